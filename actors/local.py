@@ -1,0 +1,152 @@
+"""Our own actors: the coop (an ``Organization``) and the instance actor.
+
+``build_actor`` is pure: the same rows and URLs give the same JSON.
+``ensure_local_actors`` creates the actors and their keys on first start and
+never replaces a key afterwards.
+"""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+from federation.jsonld import build_context
+from federation.keys import dump_private_key_pem, dump_public_key_pem, generate_private_key
+from federation.settings import Settings
+from federation.store import LocalActor, Store
+from federation.urls import INSTANCE_ACTOR_USERNAME, Urls
+
+DEFAULT_NAME = "Our Cooperative"
+DEFAULT_SUMMARY = "A cooperative on the coopfed network."
+
+
+class IdentityMismatch(Exception):
+    """The data directory belongs to another coop than the settings name."""
+
+    def __init__(self, stored: str, configured: str) -> None:
+        super().__init__(
+            f"this node's database belongs to the coop @{stored}; it cannot become "
+            f"@{configured} (a handle never changes: peers know the coop by its URL)"
+        )
+        self.stored = stored
+        self.configured = configured
+
+
+def isoformat(value: Any) -> str:
+    return str(value.isoformat().replace("+00:00", "Z"))
+
+
+def summary_html(summary: str) -> str:
+    """The admin writes plain text; peers get it as escaped HTML paragraphs."""
+    paragraphs = [p.strip() for p in summary.split("\n\n") if p.strip()]
+    return "".join(f"<p>{html.escape(p).replace(chr(10), '<br>')}</p>" for p in paragraphs)
+
+
+def build_actor(actor: LocalActor, urls: Urls) -> dict[str, Any]:
+    """The ActivityPub document of a local actor, as Mastodon and GoToSocial read it."""
+    if actor.kind == "instance":
+        return build_instance_actor(actor, urls)
+    actor_id = urls.actor(actor.username)
+    document: dict[str, Any] = {
+        "@context": build_context(),
+        "id": actor_id,
+        "type": "Organization" if actor.kind == "coop" else "Person",
+        "preferredUsername": actor.username,
+        "name": actor.name,
+        "summary": summary_html(actor.summary),
+        "url": urls.profile_page(actor.username),
+        "inbox": urls.inbox(actor.username),
+        "outbox": urls.outbox(actor.username),
+        "followers": urls.followers(actor.username),
+        "following": urls.following(actor.username),
+        "endpoints": {"sharedInbox": urls.shared_inbox},
+        "publicKey": {
+            "id": urls.key_id(actor.username),
+            "owner": actor_id,
+            "publicKeyPem": actor.public_key_pem,
+        },
+        "manuallyApprovesFollowers": actor.manually_approves_followers,
+        "discoverable": actor.discoverable,
+        "indexable": actor.discoverable,
+        "published": isoformat(actor.created_at),
+        "webfinger": f"{actor.username}@{urls.domain}",
+        "attachment": [],
+        "tag": [],
+    }
+    if actor.avatar_url:
+        document["icon"] = {"type": "Image", "url": actor.avatar_url}
+    return document
+
+
+def build_instance_actor(actor: LocalActor, urls: Urls) -> dict[str, Any]:
+    """The node's own actor: it signs background fetches, and is served unsigned."""
+    return {
+        "@context": build_context(),
+        "id": urls.instance_actor,
+        "type": "Application",
+        "preferredUsername": actor.username,
+        "name": actor.name,
+        "url": f"{urls.base}/about",
+        "inbox": f"{urls.instance_actor}/inbox",
+        "outbox": f"{urls.instance_actor}/outbox",
+        "endpoints": {"sharedInbox": urls.shared_inbox},
+        "publicKey": {
+            "id": urls.instance_key_id,
+            "owner": urls.instance_actor,
+            "publicKeyPem": actor.public_key_pem,
+        },
+        "manuallyApprovesFollowers": True,
+        "discoverable": False,
+        "indexable": False,
+        "published": isoformat(actor.created_at),
+    }
+
+
+async def ensure_local_actors(store: Store, settings: Settings) -> LocalActor:
+    """Create the coop and instance actors on first start; apply profile settings.
+
+    Returns the coop actor.  A key, once made, is kept for the life of the node.
+    """
+    coop = await store.get_local_actor_by_kind("coop")
+    if coop is not None and coop.username != settings.username:
+        raise IdentityMismatch(coop.username, settings.username)
+    if coop is None:
+        key = generate_private_key()
+        coop = await store.create_local_actor(
+            username=settings.username,
+            kind="coop",
+            name=settings.name or DEFAULT_NAME,
+            summary=settings.summary or DEFAULT_SUMMARY,
+            avatar_url=settings.avatar_url,
+            manually_approves_followers=settings.manually_approves_followers,
+            private_key_pem=dump_private_key_pem(key),
+            public_key_pem=dump_public_key_pem(key),
+        )
+    else:
+        changes = {
+            "name": settings.name or None,
+            "summary": settings.summary or None,
+            "avatar_url": settings.avatar_url or None,
+            "manually_approves_followers": settings.manually_approves_followers or None,
+        }
+        current = {
+            "name": coop.name,
+            "summary": coop.summary,
+            "avatar_url": coop.avatar_url,
+            "manually_approves_followers": coop.manually_approves_followers,
+        }
+        if any(v is not None and current[k] != v for k, v in changes.items()):
+            coop = await store.update_local_profile(coop.id, **changes)  # type: ignore[arg-type]
+    if await store.get_local_actor(INSTANCE_ACTOR_USERNAME) is None:
+        key = generate_private_key()
+        await store.create_local_actor(
+            username=INSTANCE_ACTOR_USERNAME,
+            kind="instance",
+            name="coopfed instance actor",
+            summary="",
+            avatar_url="",
+            manually_approves_followers=True,
+            private_key_pem=dump_private_key_pem(key),
+            public_key_pem=dump_public_key_pem(key),
+        )
+    return coop

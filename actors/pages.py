@@ -1,0 +1,68 @@
+"""Public HTML pages: what a person sees when a browser opens the coop's URL."""
+
+from __future__ import annotations
+
+import html
+
+from federation.store import LocalActor, StoredObject
+from federation.urls import Urls
+
+STYLE = """
+body{font-family:system-ui,sans-serif;max-width:42rem;margin:0 auto;padding:1rem;
+line-height:1.5;color:#1d1d1f;background:#fafaf7}
+header{border-bottom:2px solid #2f6f4f;margin-bottom:1rem}
+h1{margin:.2rem 0;color:#2f6f4f}.handle{color:#555;font-family:monospace}
+.post{background:#fff;border:1px solid #ddd;border-radius:.5rem;padding:.8rem;margin:.8rem 0}
+.hint{background:#eef6f1;border-radius:.5rem;padding:.8rem}
+footer{margin-top:2rem;font-size:.9rem;color:#555}
+"""
+
+
+def render_page(title: str, body: str, *, alternate: str | None = None) -> str:
+    link = (
+        f'<link rel="alternate" type="application/activity+json" href="{html.escape(alternate)}">'
+        if alternate
+        else ""
+    )
+    return (
+        '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width,initial-scale=1">'
+        f"<title>{html.escape(title)}</title>{link}<style>{STYLE}</style></head>"
+        f"<body>{body}</body></html>\n"
+    )
+
+
+def render_profile(actor: LocalActor, urls: Urls, posts: list[StoredObject]) -> str:
+    handle = f"@{actor.username}@{urls.domain}"
+    actor_url = urls.actor(actor.username)
+    summary = "".join(f"<p>{html.escape(p)}</p>" for p in actor.summary.split("\n\n") if p.strip())
+    items = (
+        "".join(
+            f'<article class="post">{p.body.get("content", "") if _is_trusted(p) else ""}'
+            f'<p><a href="{html.escape(p.uri)}">{html.escape(_when(p))}</a></p></article>'
+            for p in posts
+            if p.visibility in ("public", "unlisted")
+        )
+        or "<p>Nothing published yet.</p>"
+    )
+    body = (
+        f"<header><h1>{html.escape(actor.name)}</h1>"
+        f'<p class="handle">{html.escape(handle)}</p></header>'
+        f"<main>{summary}"
+        '<section class="hint"><h2>Follow this coop</h2>'
+        "<p>From Mastodon, GoToSocial, Pleroma, Misskey or any fediverse server, search for "
+        f'<strong class="handle">{html.escape(handle)}</strong> and press Follow.</p></section>'
+        f"<h2>Posts</h2>{items}</main>"
+        f'<footer><a href="{html.escape(actor_url)}" type="application/activity+json">'
+        "ActivityPub JSON</a> · powered by coopfed</footer>"
+    )
+    return render_page(f"{actor.name} ({handle})", body, alternate=actor_url)
+
+
+def _is_trusted(post: StoredObject) -> bool:
+    # Only our own posts are shown here; their HTML is built by our own builders.
+    return post.local
+
+
+def _when(post: StoredObject) -> str:
+    return post.published.strftime("%Y-%m-%d %H:%M UTC") if post.published else post.uri

@@ -1,0 +1,136 @@
+"""Remote actors and their keys: fetched with signed GETs, cached in the database.
+
+``parse_actor`` is pure and applies Mastodon's checks (id equals the URL
+fetched, an actor type, an inbox, a username).  ``fetch_actor`` and
+``fetch_key`` do the I/O: the cache first, then a GET signed by our instance
+actor.  A key is refetched only when asked (after a signature failed), so a
+peer that rotates its key is followed, but nobody can make us fetch in a loop.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urldefrag, urlsplit
+
+from federation.client import FetchError
+from federation.context import NodeContext
+from federation.jsonld import ACTOR_TYPES, AS_CONTEXT, as_list, first_type, get_id
+from federation.store import RemoteActor
+
+STALE_AFTER = timedelta(days=1)
+
+
+class InvalidActor(Exception):
+    def __init__(self, url: str, reason: str) -> None:
+        super().__init__(f"{url}: {reason}")
+        self.url = url
+        self.reason = reason
+
+
+def _has_as_context(document: dict[str, Any]) -> bool:
+    return any(c == AS_CONTEXT or c == AS_CONTEXT + "#" for c in as_list(document.get("@context")))
+
+
+def _public_key(document: dict[str, Any]) -> tuple[str | None, str | None]:
+    """The first RSA-looking key of an actor: (key id, PEM)."""
+    for key in as_list(document.get("publicKey")):
+        if isinstance(key, dict) and isinstance(key.get("publicKeyPem"), str):
+            key_id = key.get("id")
+            return (key_id if isinstance(key_id, str) else None, key["publicKeyPem"])
+    return None, None
+
+
+def parse_actor(document: dict[str, Any], fetched_url: str, now: datetime) -> RemoteActor:
+    """A remote actor document, checked as Mastodon checks it."""
+    actor_id = document.get("id")
+    if not isinstance(actor_id, str) or actor_id != urldefrag(fetched_url)[0]:
+        raise InvalidActor(fetched_url, "id does not match the URL fetched")
+    if not _has_as_context(document):
+        raise InvalidActor(fetched_url, "no ActivityStreams @context")
+    actor_type = first_type(document)
+    if not any(t in ACTOR_TYPES for t in as_list(document.get("type"))):
+        raise InvalidActor(fetched_url, f"not an actor type: {actor_type!r}")
+    inbox = document.get("inbox")
+    if not isinstance(inbox, str) or urlsplit(inbox).scheme not in ("http", "https"):
+        raise InvalidActor(fetched_url, "no inbox")
+    username = document.get("preferredUsername")
+    if not isinstance(username, str) or not username:
+        webfinger = document.get("webfinger")
+        if isinstance(webfinger, str) and "@" in webfinger:
+            username = webfinger.split("@", 1)[0]
+        else:
+            raise InvalidActor(fetched_url, "no preferredUsername")
+    endpoints = document.get("endpoints")
+    shared_inbox = endpoints.get("sharedInbox") if isinstance(endpoints, dict) else None
+    host = urlsplit(actor_id).netloc.lower()
+    if not isinstance(shared_inbox, str) or urlsplit(shared_inbox).scheme not in ("http", "https"):
+        shared_inbox = None
+    elif urlsplit(shared_inbox).netloc.lower() != host:
+        # A shared inbox on another host could be used to redirect our deliveries.
+        shared_inbox = None
+    key_id, pem = _public_key(document)
+    name = document.get("name")
+    followers = get_id(document.get("followers"))
+    return RemoteActor(
+        uri=actor_id,
+        host=host,
+        type=actor_type,
+        username=username[:200],
+        name=name[:500] if isinstance(name, str) else "",
+        inbox=inbox,
+        shared_inbox=shared_inbox,
+        followers_url=followers,
+        key_id=key_id,
+        public_key_pem=pem,
+        document=document,
+        fetched_at=now,
+        gone=False,
+    )
+
+
+async def fetch_actor(node: NodeContext, uri: str, *, refresh: bool = False) -> RemoteActor:
+    """The actor at ``uri``: from the cache when fresh, else fetched and cached."""
+    uri = urldefrag(uri)[0]
+    if not refresh:
+        cached = await node.store.get_remote_actor(uri)
+        if cached is not None and node.clock() - cached.fetched_at < STALE_AFTER:
+            return cached
+    document = await node.client.fetch_json(uri, signer=await node.instance_signer())
+    actor = parse_actor(document, uri, node.clock())
+    await node.store.upsert_remote_actor(actor)
+    return actor
+
+
+async def fetch_key(node: NodeContext, key_id: str, *, refresh: bool = False) -> RemoteActor:
+    """The actor that owns ``key_id`` (with its PEM), checked both ways.
+
+    The key document may be the actor itself (Mastodon: ``actor#main-key``) or a
+    separate key document naming its ``owner`` (GoToSocial: ``actor/main-key``);
+    either way the owner's ``publicKey.id`` must be ``key_id``.
+    """
+    if not refresh:
+        cached = await node.store.get_remote_actor_by_key_id(key_id)
+        if cached is not None and cached.public_key_pem:
+            return cached
+    key_url = urldefrag(key_id)[0]
+    signer = await node.instance_signer()
+    document = await node.client.fetch_json(key_url, signer=signer)
+    if "inbox" in document:
+        actor = parse_actor(document, key_url, node.clock())
+    else:
+        owner = document.get("owner")
+        if not isinstance(owner, str) or not isinstance(document.get("publicKeyPem"), str):
+            raise InvalidActor(key_url, "neither an actor nor a key document")
+        if urlsplit(owner).netloc.lower() != urlsplit(key_url).netloc.lower():
+            raise InvalidActor(key_url, "the key's owner is on another host")
+        owner_doc = await node.client.fetch_json(owner, signer=signer)
+        actor = parse_actor(owner_doc, owner, node.clock())
+    if actor.key_id != key_id or not actor.public_key_pem:
+        raise InvalidActor(key_url, "the actor does not claim this key")
+    await node.store.upsert_remote_actor(actor)
+    return actor
+
+
+def is_gone(exc: FetchError) -> bool:
+    return exc.status in (404, 410)

@@ -1,0 +1,139 @@
+"""HTTP routes of ``actors``: actor documents, collections, discovery, pages."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from actors import collections, nodeinfo, pages, webfinger
+from actors.local import build_actor
+from federation.context import NODE
+from federation.errors import ApiError, json_response
+from federation.jsonld import AP_CONTENT_TYPE, build_context
+from federation.store import LocalActor
+from federation.urls import INSTANCE_ACTOR_USERNAME
+
+HTML_TYPES = ("text/html", "application/xhtml+xml")
+AP_TYPES = ("application/activity+json", "application/ld+json", "application/json")
+
+
+def wants_html(request: web.Request) -> bool:
+    """Content negotiation: a browser asks for HTML before any JSON type."""
+    accept = request.headers.get("Accept", "").lower()
+    if not accept:
+        return False
+    best_html = min((accept.find(t) for t in HTML_TYPES if t in accept), default=-1)
+    best_json = min((accept.find(t) for t in AP_TYPES if t in accept), default=-1)
+    if best_html < 0:
+        return False
+    return best_json < 0 or best_html < best_json
+
+
+def activity_json(data: object, *, status: int = 200) -> web.Response:
+    response = json_response(data, status=status, content_type=AP_CONTENT_TYPE)
+    response.headers["Vary"] = "Accept"
+    return response
+
+
+async def _actor_or_404(request: web.Request) -> LocalActor:
+    node = request.app[NODE]
+    username = request.match_info["username"]
+    actor = await node.store.get_local_actor(username)
+    if actor is None or actor.kind == "instance":
+        raise ApiError(404, "no such actor", reason="not_found")
+    return actor
+
+
+async def handle_actor(request: web.Request) -> web.StreamResponse:
+    actor = await _actor_or_404(request)
+    node = request.app[NODE]
+    if wants_html(request):
+        raise web.HTTPFound(node.urls.profile_page(actor.username))
+    return activity_json(build_actor(actor, node.urls))
+
+
+async def handle_instance_actor(request: web.Request) -> web.Response:
+    node = request.app[NODE]
+    actor = await node.store.get_local_actor(INSTANCE_ACTOR_USERNAME)
+    if actor is None:
+        raise ApiError(404, "no instance actor", reason="not_found")
+    return activity_json(build_actor(actor, node.urls))
+
+
+async def handle_profile_page(request: web.Request) -> web.StreamResponse:
+    actor = await _actor_or_404(request)
+    node = request.app[NODE]
+    if not wants_html(request) and request.headers.get("Accept"):
+        return activity_json(build_actor(actor, node.urls))
+    posts = await node.store.list_objects_by(node.urls.actor(actor.username), limit=20)
+    return web.Response(
+        text=pages.render_profile(actor, node.urls, posts),
+        content_type="text/html",
+        headers={"Vary": "Accept"},
+    )
+
+
+async def handle_followers(request: web.Request) -> web.Response:
+    actor = await _actor_or_404(request)
+    page = collections.parse_page_number(request.query.get("page"))
+    return activity_json(
+        await collections.follow_collection(request.app[NODE], actor, "inbound", page)
+    )
+
+
+async def handle_following(request: web.Request) -> web.Response:
+    actor = await _actor_or_404(request)
+    page = collections.parse_page_number(request.query.get("page"))
+    return activity_json(
+        await collections.follow_collection(request.app[NODE], actor, "outbound", page)
+    )
+
+
+async def handle_outbox(request: web.Request) -> web.Response:
+    actor = await _actor_or_404(request)
+    return activity_json(await collections.outbox_collection(request.app[NODE], actor, request))
+
+
+async def handle_activity(request: web.Request) -> web.Response:
+    node = request.app[NODE]
+    activity_id = node.urls.activity(request.match_info["token"])
+    stored = await node.store.get_outbox_activity(activity_id)
+    if stored is None or not stored["listed"]:
+        raise ApiError(404, "no such activity", reason="not_found")
+    return activity_json(stored["body"])
+
+
+async def handle_object(request: web.Request) -> web.Response:
+    node = request.app[NODE]
+    uri = node.urls.object(request.match_info["token"])
+    stored = await node.store.get_object(uri)
+    if stored is None or not stored.local or stored.visibility not in ("public", "unlisted"):
+        raise ApiError(404, "no such object", reason="not_found")
+    if stored.deleted_at is not None:
+        return activity_json({"@context": build_context(), **stored.body}, status=410)
+    return activity_json(stored.body)
+
+
+async def handle_namespace(request: web.Request) -> web.Response:
+    """The JSON-LD context document of coopfed's extension terms."""
+    node = request.app[NODE]
+    return json_response(
+        {"@context": {"coop": f"{node.urls.namespace}#"}},
+        content_type="application/ld+json",
+    )
+
+
+def setup_routes(app: web.Application) -> None:
+    app.router.add_get("/.well-known/webfinger", webfinger.handle_webfinger)
+    app.router.add_get("/.well-known/host-meta", webfinger.handle_host_meta)
+    app.router.add_get("/.well-known/host-meta.json", webfinger.handle_host_meta)
+    app.router.add_get("/.well-known/nodeinfo", nodeinfo.handle_nodeinfo_links)
+    app.router.add_get("/nodeinfo/{version}", nodeinfo.handle_nodeinfo)
+    app.router.add_get("/actor", handle_instance_actor)
+    app.router.add_get("/users/{username}", handle_actor)
+    app.router.add_get("/users/{username}/followers", handle_followers)
+    app.router.add_get("/users/{username}/following", handle_following)
+    app.router.add_get("/users/{username}/outbox", handle_outbox)
+    app.router.add_get("/@{username}", handle_profile_page)
+    app.router.add_get("/activities/{token}", handle_activity)
+    app.router.add_get("/objects/{token}", handle_object)
+    app.router.add_get("/ns", handle_namespace)

@@ -1,0 +1,164 @@
+"""The composition root: the only module that wires inbox, outbox and actors.
+
+``open_node`` builds the node's shared state (pool, migrations, HTTP client,
+local actors) for the web app, worker processes and CLI commands alike.
+``create_app`` is the aiohttp application of ``coopfed run``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from functools import partial
+
+import aiohttp
+import asyncpg
+from aiohttp import web
+
+from actors.local import ensure_local_actors
+from actors.routes import setup_routes as setup_actor_routes
+from federation.client import SignedClient, create_session
+from federation.context import NODE, NodeContext
+from federation.errors import DATABASE_DOWN, error_middleware, json_response
+from federation.jobs import JobHandler, JobRunner, RetryPolicy
+from federation.netguard import AddressGuard, DomainBlocks
+from federation.settings import Settings
+from federation.store import Store, apply_migrations, create_pool
+from federation.urls import Urls
+from federation.version import software_version
+from inbox.dispatch import make_inbox_handler
+from inbox.routes import setup_routes as setup_inbox_routes
+from outbox.deliver import make_deliver_handler
+
+log = logging.getLogger(__name__)
+
+CONFIG_CHANNEL = "coopfed_config"
+RUNNERS = web.AppKey("runners", list[JobRunner])
+
+
+def user_agent(urls: Urls) -> str:
+    return f"coopfed/{software_version()} (aiohttp; +{urls.base}/)"
+
+
+@contextlib.asynccontextmanager
+async def open_node(
+    settings: Settings, dsn: str, *, pool_size: int = 8, migrate: bool = True
+) -> AsyncIterator[NodeContext]:
+    """The node's state for the duration of the block, closed afterwards."""
+    pool = await create_pool(dsn, max_size=pool_size)
+    try:
+        if migrate:
+            await apply_migrations(pool)
+        store = Store(pool)
+        urls = Urls(settings.base_url)
+        guard = AddressGuard(allow_private=settings.allow_private_addresses)
+        blocks = DomainBlocks(await store.list_domain_blocks())
+        timeout_total = settings.delivery_timeout_seconds
+        session = create_session(guard=guard)
+        try:
+            client = SignedClient(
+                session=session,
+                guard=guard,
+                blocks=blocks,
+                user_agent=user_agent(urls),
+                timeout=aiohttp.ClientTimeout(
+                    total=timeout_total,
+                    connect=min(5.0, timeout_total),
+                    sock_read=min(10.0, timeout_total),
+                ),
+            )
+            node = NodeContext(
+                settings=settings,
+                store=store,
+                urls=urls,
+                client=client,
+                guard=guard,
+                blocks=blocks,
+            )
+            await ensure_local_actors(store, settings)
+            yield node
+        finally:
+            await session.close()
+    finally:
+        await pool.close()
+
+
+def job_handlers(node: NodeContext) -> dict[str, JobHandler]:
+    return {"process_inbox": make_inbox_handler(node), "deliver": make_deliver_handler(node)}
+
+
+def make_runner(node: NodeContext, name: str) -> JobRunner:
+    settings = node.settings
+    return JobRunner(
+        store=node.store,
+        handlers=job_handlers(node),
+        concurrency=settings.worker_concurrency,
+        lease_seconds=settings.job_lease_seconds,
+        policy=RetryPolicy(scale=settings.retry_scale),
+        poll_interval=min(1.0, settings.job_lease_seconds / 4),
+        name=name,
+    )
+
+
+async def follow_config_changes(node: NodeContext) -> None:
+    """Reload domain blocks when the CLI (another process) changes them."""
+
+    async def reload() -> None:
+        node.blocks.replace(await node.store.list_domain_blocks())
+
+    def on_notify(*args: object) -> None:
+        asyncio.get_running_loop().create_task(reload())
+
+    while True:
+        try:
+            async with node.store.pool.acquire() as conn:
+                await conn.add_listener(CONFIG_CHANNEL, on_notify)
+                try:
+                    await reload()
+                    while not conn.is_closed():
+                        await asyncio.sleep(5)
+                finally:
+                    if not conn.is_closed():
+                        await conn.remove_listener(CONFIG_CHANNEL, on_notify)
+        except (*DATABASE_DOWN, asyncpg.PostgresError) as exc:
+            log.debug("config listener lost: %r", exc)
+            await asyncio.sleep(1)
+
+
+async def _node_ctx(
+    settings: Settings, dsn: str, run_workers: bool, app: web.Application
+) -> AsyncIterator[None]:
+    async with open_node(settings, dsn) as node:
+        app[NODE] = node
+        tasks = [asyncio.create_task(follow_config_changes(node), name="config-listener")]
+        runners = [make_runner(node, f"worker-{i}") for i in range(settings.workers)]
+        app[RUNNERS] = runners if run_workers else []
+        if run_workers:
+            tasks += [asyncio.create_task(r.run(), name=r.name) for r in runners]
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def handle_health(request: web.Request) -> web.Response:
+    node = request.app[NODE]
+    try:
+        ok = await asyncio.wait_for(node.store.ping(), timeout=3)
+    except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+        ok = False
+    body = {"status": "ok" if ok else "unavailable", "database": "ok" if ok else "down"}
+    return json_response(body, status=200 if ok else 503)
+
+
+def create_app(settings: Settings, *, dsn: str, run_workers: bool = True) -> web.Application:
+    app = web.Application(middlewares=[error_middleware], client_max_size=1_048_576)
+    app.cleanup_ctx.append(partial(_node_ctx, settings, dsn, run_workers))
+    app.router.add_get("/health", handle_health)
+    setup_actor_routes(app)
+    setup_inbox_routes(app)
+    return app

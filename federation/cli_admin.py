@@ -1,0 +1,248 @@
+"""The admin's commands: status, follows, blocks and posts.
+
+Each command opens the node's state, calls the same functions the node uses
+(``outbox.publish``), prints the result and exits.  Deliveries are queued in
+the database and sent by the running node's workers.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from federation.cli import print_json, run_async
+from federation.context import NodeContext
+from federation.settings import Settings
+
+Adder = Callable[..., argparse.ArgumentParser]
+Action = Callable[[NodeContext, argparse.Namespace], Awaitable[int]]
+
+
+def _command(action: Action) -> Callable[[argparse.Namespace, Settings], int]:
+    def run(args: argparse.Namespace, settings: Settings) -> int:
+        from outbox.publish import ActionError
+
+        async def with_node(node: Any) -> int:
+            try:
+                return await action(node, args)
+            except ActionError as exc:
+                print(f"coopfed: {exc.detail}")
+                return 1
+
+        return run_async(settings, with_node)
+
+    return run
+
+
+async def status(node: NodeContext, args: argparse.Namespace) -> int:
+    coop = await node.coop_actor()
+    counts = await node.store.count_remote_rows()
+    report = {
+        "coop": f"@{coop.username}@{node.urls.domain}",
+        "actor": node.urls.actor(coop.username),
+        "name": coop.name,
+        "manually_approves_followers": coop.manually_approves_followers,
+        "followers": counts["followers"],
+        "pending_followers": counts["pending_followers"],
+        "following": counts["following"],
+        "known_remote_actors": counts["remote_actors"],
+        "queue": await node.store.queue_depth(),
+        "failed_jobs": await node.store.count_failed_jobs(),
+        "failing_hosts": [
+            {"host": h.host, "failure_days": h.failure_days, "unavailable": h.unavailable}
+            for h in await node.store.list_failing_hosts()
+        ],
+        "blocked_domains": await node.store.list_domain_blocks(),
+    }
+    if args.json:
+        print_json(report)
+        return 0
+    for key, value in report.items():
+        print(f"{key.replace('_', ' ')}: {value}")
+    return 0
+
+
+async def follow(node: NodeContext, args: argparse.Namespace) -> int:
+    from outbox import publish
+
+    record = await publish.follow(node, await node.coop_actor(), args.target)
+    print(f"follow request sent to {record.remote_actor} (pending until they accept)")
+    return 0
+
+
+async def unfollow(node: NodeContext, args: argparse.Namespace) -> int:
+    from outbox import publish
+
+    remote = await publish.unfollow(node, await node.coop_actor(), args.target)
+    print(f"unfollowed {remote.handle}")
+    return 0
+
+
+async def _list_follows(node: NodeContext, direction: str, state: str, as_json: bool) -> int:
+    coop = await node.coop_actor()
+    rows = await node.store.list_follows(coop.id, direction, state=state, limit=10_000)
+    items = []
+    for row in rows:
+        remote = await node.store.get_remote_actor(row.remote_actor)
+        items.append(
+            {
+                "actor": row.remote_actor,
+                "handle": remote.handle if remote else row.remote_actor,
+                "state": row.state,
+                "since": row.created_at.isoformat(),
+            }
+        )
+    if as_json:
+        print_json(items)
+    elif not items:
+        print("none")
+    for item in items if not as_json else []:
+        print(f"{item['handle']}\t{item['actor']}\t{item['state']}")
+    return 0
+
+
+async def followers(node: NodeContext, args: argparse.Namespace) -> int:
+    return await _list_follows(
+        node, "inbound", "pending" if args.pending else "accepted", args.json
+    )
+
+
+async def following(node: NodeContext, args: argparse.Namespace) -> int:
+    state = "pending" if args.pending else "accepted"
+    return await _list_follows(node, "outbound", state, args.json)
+
+
+async def approve(node: NodeContext, args: argparse.Namespace) -> int:
+    from outbox import publish
+
+    remote = await publish.approve(node, await node.coop_actor(), args.actor)
+    print(f"approved {remote.handle}")
+    return 0
+
+
+async def reject(node: NodeContext, args: argparse.Namespace) -> int:
+    from outbox import publish
+
+    remote = await publish.reject(node, await node.coop_actor(), args.actor)
+    print(f"rejected {remote.handle}")
+    return 0
+
+
+async def block(node: NodeContext, args: argparse.Namespace) -> int:
+    from federation.app import CONFIG_CHANNEL
+    from federation.netguard import normalize_domain
+
+    domain = normalize_domain(args.domain)
+    added = await node.store.add_domain_block(domain, args.reason or "")
+    await node.store.pool.execute("SELECT pg_notify($1, 'blocks')", CONFIG_CHANNEL)
+    print(f"blocked {domain}" if added else f"{domain} was already blocked")
+    return 0
+
+
+async def unblock(node: NodeContext, args: argparse.Namespace) -> int:
+    from federation.app import CONFIG_CHANNEL
+    from federation.netguard import normalize_domain
+
+    domain = normalize_domain(args.domain)
+    removed = await node.store.remove_domain_block(domain)
+    await node.store.pool.execute("SELECT pg_notify($1, 'blocks')", CONFIG_CHANNEL)
+    print(f"unblocked {domain}" if removed else f"{domain} was not blocked")
+    return 0
+
+
+async def blocks(node: NodeContext, args: argparse.Namespace) -> int:
+    domains = await node.store.list_domain_blocks()
+    if args.json:
+        print_json(domains)
+    else:
+        print("\n".join(domains) if domains else "none")
+    return 0
+
+
+async def post(node: NodeContext, args: argparse.Namespace) -> int:
+    from outbox import publish
+
+    create = await publish.post_note(
+        node,
+        await node.coop_actor(),
+        args.text,
+        visibility=args.visibility,
+        in_reply_to=args.reply_to,
+        mentions=args.mention or [],
+    )
+    print(create["object"]["id"])
+    return 0
+
+
+async def delete(node: NodeContext, args: argparse.Namespace) -> int:
+    from outbox import publish
+
+    await publish.delete_post(node, await node.coop_actor(), args.uri)
+    print(f"deleted {args.uri}")
+    return 0
+
+
+async def like(node: NodeContext, args: argparse.Namespace) -> int:
+    from outbox import publish
+
+    activity = await publish.like(node, await node.coop_actor(), args.uri)
+    print(activity["id"])
+    return 0
+
+
+async def announce(node: NodeContext, args: argparse.Namespace) -> int:
+    from outbox import publish
+
+    activity = await publish.announce(node, await node.coop_actor(), args.uri)
+    print(activity["id"])
+    return 0
+
+
+async def undo(node: NodeContext, args: argparse.Namespace) -> int:
+    from outbox import publish
+
+    activity = await publish.undo(node, await node.coop_actor(), args.activity_id)
+    print(activity["id"])
+    return 0
+
+
+def add_commands(add: Adder) -> None:
+    p = add("status", _command(status), "show the coop, followers, queue and failing hosts")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p = add("follow", _command(follow), "follow a coop or person: user@host or an actor URL")
+    p.add_argument("target", metavar="HANDLE_OR_URL")
+    p = add("unfollow", _command(unfollow), "stop following: user@host or an actor URL")
+    p.add_argument("target", metavar="HANDLE_OR_URL")
+    p = add("followers", _command(followers), "list followers (or requests with --pending)")
+    p.add_argument("--pending", action="store_true", help="requests awaiting approval")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p = add("following", _command(following), "list the actors the coop follows")
+    p.add_argument("--pending", action="store_true", help="follows not accepted yet")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p = add("approve", _command(approve), "accept a pending follow request")
+    p.add_argument("actor", metavar="HANDLE_OR_URL")
+    p = add("reject", _command(reject), "refuse a follow request, or remove a follower")
+    p.add_argument("actor", metavar="HANDLE_OR_URL")
+    p = add("block", _command(block), "block a domain: its requests get 403, it gets nothing")
+    p.add_argument("domain", metavar="DOMAIN")
+    p.add_argument("--reason", help="a note for the admins")
+    p = add("unblock", _command(unblock), "lift a domain block")
+    p.add_argument("domain", metavar="DOMAIN")
+    p = add("blocks", _command(blocks), "list blocked domains")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p = add("post", _command(post), "publish a post (a Note) to the coop's followers")
+    p.add_argument("text", metavar="TEXT")
+    p.add_argument(
+        "--visibility", choices=("public", "unlisted", "followers", "direct"), default="public"
+    )
+    p.add_argument("--reply-to", metavar="URL", help="the post this replies to")
+    p.add_argument("--mention", action="append", metavar="HANDLE", help="mention someone")
+    p = add("delete", _command(delete), "delete one of the coop's posts (sends a Tombstone)")
+    p.add_argument("uri", metavar="URL")
+    p = add("like", _command(like), "like a post the node has received")
+    p.add_argument("uri", metavar="URL")
+    p = add("announce", _command(announce), "boost a post to the coop's followers")
+    p.add_argument("uri", metavar="URL")
+    p = add("undo", _command(undo), "take back a like or boost, by its activity id")
+    p.add_argument("activity_id", metavar="ACTIVITY_URL")

@@ -1,0 +1,87 @@
+"""HTTP errors as JSON, for every route of the node.
+
+Routes raise ``ApiError`` (or aiohttp's HTTP exceptions); the middleware turns
+both into ``{"error": ..., "reason": ...}`` with the right status, and turns an
+unexpected exception into a 500 without leaking its text.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import asyncpg
+import orjson
+from aiohttp import web
+
+log = logging.getLogger(__name__)
+
+# What asyncpg raises while PostgreSQL is down or restarting.
+DATABASE_DOWN: tuple[type[BaseException], ...] = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    ConnectionRefusedError,
+    FileNotFoundError,  # the unix socket is gone while the server is stopped
+)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class ApiError(Exception):
+    """An error a client caused, or one it should know of (status < 500 or 503)."""
+
+    def __init__(self, status: int, error: str, *, reason: str = "", **extra: Any) -> None:
+        super().__init__(error)
+        self.status = status
+        self.error = error
+        self.reason = reason
+        self.extra = extra
+
+
+def json_response(
+    data: Any,
+    *,
+    status: int = 200,
+    content_type: str = "application/json",
+    headers: dict[str, str] | None = None,
+) -> web.Response:
+    return web.Response(
+        body=orjson.dumps(data), status=status, content_type=content_type, headers=headers
+    )
+
+
+def error_response(status: int, error: str, reason: str = "", **extra: Any) -> web.Response:
+    body: dict[str, Any] = {"error": error}
+    if reason:
+        body["reason"] = reason
+    body.update(extra)
+    return json_response(body, status=status)
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except ApiError as exc:
+        return error_response(exc.status, exc.error, exc.reason, **exc.extra)
+    except web.HTTPException as exc:
+        if exc.status < 400 or exc.content_type == "application/json":
+            raise
+        reason = exc.reason or "error"
+        response = error_response(exc.status, reason.lower())
+        for name in ("Allow", "Location", "Retry-After"):
+            if name in exc.headers:
+                response.headers[name] = exc.headers[name]
+        return response
+    except DATABASE_DOWN as exc:
+        log.warning("database unavailable for %s %s: %r", request.method, request.path, exc)
+        return error_response(503, "service unavailable", "database_unavailable")
+    except Exception as exc:
+        return _internal(request, exc)
+
+
+def _internal(request: web.Request, exc: BaseException) -> web.Response:
+    log.exception("unhandled error in %s %s", request.method, request.path, exc_info=exc)
+    return error_response(500, "internal error")

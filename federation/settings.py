@@ -1,0 +1,135 @@
+"""Node settings: one frozen value built from flags and ``COOPFED_*`` variables.
+
+Every setting of ``coopfed run`` is both a command-line flag and an environment
+variable, so that scripts, systemd units and compose files can rely on the same
+names.  Flags win over the environment, the environment over defaults.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from urllib.parse import urlsplit
+
+USERNAME_RE = re.compile(r"^[a-z0-9_]+([.-]+[a-z0-9_]+)*$", re.IGNORECASE)
+
+TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
+
+
+class SettingsError(Exception):
+    """A setting has a value the node cannot run with."""
+
+    def __init__(self, name: str, message: str) -> None:
+        super().__init__(f"{name}: {message}")
+        self.name = name
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    origin: str = ""
+    data_dir: Path = Path("data")
+    username: str = "coop"
+    # Profile: applied at start when given; empty keeps what the node has.
+    name: str = ""
+    summary: str = ""
+    avatar_url: str = ""
+    allow_private_addresses: bool = False
+    database_url: str = ""
+    manually_approves_followers: bool = False
+    # Background work: in-process worker tasks and job leases.
+    workers: int = 1
+    worker_concurrency: int = 32
+    job_lease_seconds: float = 60.0
+    delivery_timeout_seconds: float = 20.0
+    # Retry policy for deliveries (about two days with the default 16 attempts).
+    max_delivery_attempts: int = 16
+    max_inbox_attempts: int = 8
+    # Multiplies every retry delay (tests use a small value to retry in seconds).
+    retry_scale: float = 1.0
+    # A host that failed on this many distinct days is skipped until it revives.
+    unavailable_after_days: int = 7
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not USERNAME_RE.match(self.username):
+            raise SettingsError("username", f"{self.username!r} is not a valid handle")
+        if not 0 < self.port < 65536:
+            raise SettingsError("port", f"{self.port} is out of range")
+        if self.origin:
+            parts = urlsplit(self.origin)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise SettingsError("origin", f"{self.origin!r} is not an http(s) base URL")
+            if parts.path not in ("", "/") or parts.query or parts.fragment:
+                raise SettingsError("origin", "the origin must not carry a path")
+
+    @property
+    def base_url(self) -> str:
+        """The public base URL, without a trailing slash."""
+        if self.origin:
+            return self.origin.rstrip("/")
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def domain(self) -> str:
+        """The host part of handles (``coop@domain``): host[:port] of the origin."""
+        return urlsplit(self.base_url).netloc
+
+    def with_overrides(self, **changes: object) -> Settings:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+
+# name -> (environment variable, kind)
+ENV_NAMES: dict[str, tuple[str, type]] = {
+    "host": ("COOPFED_HOST", str),
+    "port": ("COOPFED_PORT", int),
+    "origin": ("COOPFED_ORIGIN", str),
+    "data_dir": ("COOPFED_DATA_DIR", Path),
+    "username": ("COOPFED_USERNAME", str),
+    "name": ("COOPFED_NAME", str),
+    "summary": ("COOPFED_SUMMARY", str),
+    "avatar_url": ("COOPFED_AVATAR_URL", str),
+    "allow_private_addresses": ("COOPFED_ALLOW_PRIVATE_ADDRESSES", bool),
+    "database_url": ("DATABASE_URL", str),
+    "manually_approves_followers": ("COOPFED_MANUALLY_APPROVES_FOLLOWERS", bool),
+    "workers": ("COOPFED_WORKERS", int),
+    "worker_concurrency": ("COOPFED_WORKER_CONCURRENCY", int),
+    "job_lease_seconds": ("COOPFED_JOB_LEASE_SECONDS", float),
+    "delivery_timeout_seconds": ("COOPFED_DELIVERY_TIMEOUT_SECONDS", float),
+    "max_delivery_attempts": ("COOPFED_MAX_DELIVERY_ATTEMPTS", int),
+    "max_inbox_attempts": ("COOPFED_MAX_INBOX_ATTEMPTS", int),
+    "retry_scale": ("COOPFED_RETRY_SCALE", float),
+    "unavailable_after_days": ("COOPFED_UNAVAILABLE_AFTER_DAYS", int),
+}
+
+
+def _convert(name: str, kind: type, raw: object) -> object:
+    if kind is bool:
+        if isinstance(raw, bool):
+            return raw
+        return str(raw).strip().lower() in TRUE_WORDS
+    try:
+        return kind(raw)
+    except (TypeError, ValueError) as exc:
+        raise SettingsError(name, f"{raw!r} is not a valid {kind.__name__}") from exc
+
+
+def load_settings(
+    flags: Mapping[str, object] | None = None, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Build settings: flags (non-None values) over environment over defaults."""
+    env = os.environ if environ is None else environ
+    values: dict[str, object] = {}
+    for name, (var, kind) in ENV_NAMES.items():
+        if var in env and env[var] != "":
+            values[name] = _convert(name, kind, env[var])
+    for name, raw in (flags or {}).items():
+        if raw is None or name not in ENV_NAMES:
+            continue
+        values[name] = _convert(name, ENV_NAMES[name][1], raw)
+    return Settings(**values)  # type: ignore[arg-type]

@@ -1,0 +1,66 @@
+"""SQL for the admin's controls: domain blocks and delivery health per host."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import asyncpg
+
+from federation.store.records import HostHealth
+
+
+class AdminQueries:
+    pool: asyncpg.Pool
+
+    async def list_domain_blocks(self) -> list[str]:
+        rows = await self.pool.fetch("SELECT domain FROM domain_blocks ORDER BY domain")
+        return [r[0] for r in rows]
+
+    async def add_domain_block(self, domain: str, reason: str = "") -> bool:
+        status = await self.pool.execute(
+            "INSERT INTO domain_blocks (domain, reason) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            domain,
+            reason,
+        )
+        return bool(status == "INSERT 0 1")
+
+    async def remove_domain_block(self, domain: str) -> bool:
+        status = await self.pool.execute("DELETE FROM domain_blocks WHERE domain = $1", domain)
+        return bool(status == "DELETE 1")
+
+    async def record_host_failure(
+        self, host: str, *, today: date, unavailable_after_days: int
+    ) -> bool:
+        """Count a failed delivery; returns True when the host is now unavailable."""
+        value = await self.pool.fetchval(
+            """INSERT INTO hosts (host, failure_days, last_failure_at)
+               VALUES ($1, ARRAY[$2::date], now())
+               ON CONFLICT (host) DO UPDATE SET
+                   failure_days = CASE WHEN $2::date = ANY(hosts.failure_days)
+                                       THEN hosts.failure_days
+                                       ELSE hosts.failure_days || $2::date END,
+                   last_failure_at = now()
+               RETURNING cardinality(failure_days) >= $3""",
+            host,
+            today,
+            unavailable_after_days,
+        )
+        if value:
+            await self.pool.execute("UPDATE hosts SET unavailable = true WHERE host = $1", host)
+        return bool(value)
+
+    async def revive_host(self, host: str) -> None:
+        """Any success, or any activity the host sends us, makes it available again."""
+        await self.pool.execute("DELETE FROM hosts WHERE host = $1", host)
+
+    async def is_host_unavailable(self, host: str) -> bool:
+        value = await self.pool.fetchval("SELECT unavailable FROM hosts WHERE host = $1", host)
+        return bool(value)
+
+    async def list_failing_hosts(self) -> list[HostHealth]:
+        rows = await self.pool.fetch(
+            """SELECT host, cardinality(failure_days) AS failure_days, last_failure_at,
+                      unavailable
+               FROM hosts ORDER BY unavailable DESC, last_failure_at DESC"""
+        )
+        return [HostHealth(**dict(r)) for r in rows]

@@ -1,0 +1,104 @@
+"""Rows as frozen values.  The store returns these, never raw records."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class LocalActor:
+    id: int
+    username: str
+    kind: str
+    name: str
+    summary: str
+    avatar_url: str
+    manually_approves_followers: bool
+    discoverable: bool
+    private_key_pem: str
+    public_key_pem: str
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteActor:
+    uri: str
+    host: str
+    type: str
+    username: str
+    name: str
+    inbox: str
+    shared_inbox: str | None
+    followers_url: str | None
+    key_id: str | None
+    public_key_pem: str | None
+    document: dict[str, Any]
+    fetched_at: datetime
+    gone: bool
+
+    @property
+    def handle(self) -> str:
+        return f"{self.username}@{self.host}" if self.username else self.uri
+
+    @property
+    def delivery_inbox(self) -> str:
+        return self.shared_inbox or self.inbox
+
+
+@dataclass(frozen=True, slots=True)
+class Follow:
+    id: int
+    local_actor_id: int
+    remote_actor: str
+    direction: str
+    state: str
+    activity_id: str
+    created_at: datetime
+    accepted_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    id: int
+    kind: str
+    payload: dict[str, Any]
+    attempts: int
+    max_attempts: int
+    run_at: datetime
+    last_error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class InboxActivity:
+    id: int
+    activity_id: str
+    actor: str
+    type: str
+    body: dict[str, Any]
+    local_actor_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredObject:
+    seq: int
+    uri: str
+    local: bool
+    type: str
+    attributed_to: str
+    in_reply_to: str | None
+    visibility: str
+    body: dict[str, Any]
+    published: datetime | None
+    updated: datetime | None
+    deleted_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class HostHealth:
+    host: str
+    failure_days: int
+    last_failure_at: datetime | None
+    unavailable: bool

@@ -1,0 +1,222 @@
+"""Create, Update, Delete, Announce, Like and their Undo: posts and reactions.
+
+Rules follow Mastodon (mastodon_checklist.md §5): an object must live on its
+actor's host and be attributed to that actor; a Create is kept only when it
+concerns a local actor; an Update applies only when newer; a deleted URI is
+never re-created; only the owner may update or delete.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from actors.remote import InvalidActor, fetch_actor, parse_actor
+from federation.client import FetchError
+from federation.context import NodeContext
+from federation.jsonld import ACTOR_TYPES, audience, first_type, get_id, has_type, visibility_of
+from federation.store import InboxActivity
+from inbox.errors import Refused
+from inbox.follow import handle_undo_follow
+
+POST_TYPES = frozenset(
+    {
+        "Note",
+        "Question",
+        "Article",
+        "Page",
+        "Event",
+        "Image",
+        "Video",
+        "Audio",
+        "Document",
+        "Proposal",
+    }
+)
+MAX_CONTENT = 100_000
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else None
+
+
+def _same_host(a: str, b: str) -> bool:
+    return (urlsplit(a).hostname or "").lower() == (urlsplit(b).hostname or "").lower()
+
+
+async def _object_of(node: NodeContext, item: InboxActivity) -> dict[str, Any]:
+    """The activity's object: embedded, or fetched (signed) by its id."""
+    inner = item.body.get("object")
+    if isinstance(inner, dict):
+        return inner
+    object_id = get_id(inner)
+    if object_id is None:
+        raise Refused("no object")
+    if not _same_host(object_id, item.actor):
+        raise Refused("the object is on another host than its actor")
+    try:
+        return await node.client.fetch_json(object_id, signer=await node.instance_signer())
+    except FetchError as exc:
+        raise Refused(f"the object could not be fetched: {exc}") from exc
+
+
+def _check_owned(obj: dict[str, Any], actor: str) -> str:
+    object_id = get_id(obj)
+    if object_id is None:
+        raise Refused("the object has no id")
+    if not _same_host(object_id, actor):
+        raise Refused("the object id is on another host than its actor")
+    owner = get_id(obj.get("attributedTo"))
+    if owner is not None and owner != actor:
+        raise Refused("the object is attributed to someone else")
+    if len(str(obj.get("content", ""))) > MAX_CONTENT:
+        raise Refused("content too large")
+    return object_id
+
+
+async def _concerns_us(node: NodeContext, item: InboxActivity, obj: dict[str, Any]) -> bool:
+    """Mastodon's related_to_local_activity: followed, addressed, or a reply to us."""
+    if await node.store.local_actors_following(item.actor):
+        return True
+    if any(node.urls.is_local(a) for a in audience(obj) + audience(item.body)):
+        return True
+    reply_to = get_id(obj.get("inReplyTo"))
+    return bool(reply_to and node.urls.is_local(reply_to))
+
+
+async def handle_create(node: NodeContext, item: InboxActivity) -> str:
+    obj = await _object_of(node, item)
+    if not has_type(obj, *POST_TYPES):
+        return f"ignored: Create of {first_type(obj) or 'unknown'}"
+    object_id = _check_owned(obj, item.actor)
+    if not await _concerns_us(node, item, obj):
+        return "ignored: concerns no local actor"
+    sender = await fetch_actor(node, item.actor)
+    outcome = await node.store.save_object(
+        uri=object_id,
+        local=False,
+        type=first_type(obj),
+        attributed_to=item.actor,
+        in_reply_to=get_id(obj.get("inReplyTo")),
+        visibility=visibility_of(obj, sender.followers_url),
+        body=obj,
+        published=_parse_time(obj.get("published")) or node.clock(),
+        updated=_parse_time(obj.get("updated")),
+    )
+    if outcome == "deleted":
+        return "ignored: deleted before"
+    return "stored" if outcome == "created" else f"ignored: {outcome}"
+
+
+async def handle_update(node: NodeContext, item: InboxActivity) -> str:
+    obj = await _object_of(node, item)
+    object_id = get_id(obj)
+    if has_type(obj, *ACTOR_TYPES):
+        if object_id != item.actor:
+            raise Refused("an actor may only update itself")
+        try:
+            actor = parse_actor(obj, item.actor, node.clock())
+        except InvalidActor as exc:
+            raise Refused(f"invalid actor update: {exc.reason}") from exc
+        await node.store.upsert_remote_actor(actor)
+        return "actor updated"
+    if not has_type(obj, *POST_TYPES):
+        return f"ignored: Update of {first_type(obj) or 'unknown'}"
+    object_id = _check_owned(obj, item.actor)
+    stored = await node.store.get_object(object_id)
+    if stored is None:
+        return "ignored: unknown object"
+    if stored.attributed_to != item.actor:
+        raise Refused("only the owner may update an object")
+    updated = _parse_time(obj.get("updated"))
+    if updated is None:
+        return "ignored: no updated time"
+    sender = await fetch_actor(node, item.actor)
+    outcome = await node.store.save_object(
+        uri=object_id,
+        local=False,
+        type=first_type(obj),
+        attributed_to=item.actor,
+        in_reply_to=get_id(obj.get("inReplyTo")),
+        visibility=visibility_of(obj, sender.followers_url),
+        body=obj,
+        published=stored.published,
+        updated=updated,
+    )
+    return "updated" if outcome == "updated" else f"ignored: {outcome}"
+
+
+async def handle_delete(node: NodeContext, item: InboxActivity) -> str:
+    object_id = get_id(item.body.get("object"))
+    if object_id is None:
+        raise Refused("no object")
+    if object_id == item.actor:
+        await node.store.mark_remote_actor_gone(item.actor)
+        return "actor deleted"
+    stored = await node.store.get_object(object_id)
+    if stored is None:
+        return "ignored: unknown object"
+    if stored.attributed_to != item.actor:
+        raise Refused("only the owner may delete an object")
+    await node.store.delete_object(object_id, item.actor)
+    return "deleted"
+
+
+async def handle_announce(node: NodeContext, item: InboxActivity) -> str:
+    object_id = get_id(item.body.get("object"))
+    if object_id is None:
+        raise Refused("no object")
+    local_object = node.urls.is_local(object_id)
+    if not local_object and not await node.store.local_actors_following(item.actor):
+        return "ignored: concerns no local actor"
+    if local_object and await node.store.get_object(object_id) is None:
+        return "ignored: unknown local object"
+    added = await node.store.add_interaction(
+        activity_id=item.activity_id, type="Announce", actor=item.actor, object_uri=object_id
+    )
+    return "announce stored" if added else "ignored: already announced"
+
+
+async def handle_like(node: NodeContext, item: InboxActivity) -> str:
+    object_id = get_id(item.body.get("object"))
+    if object_id is None:
+        raise Refused("no object")
+    if not node.urls.is_local(object_id) or await node.store.get_object(object_id) is None:
+        return "ignored: not a local object"
+    added = await node.store.add_interaction(
+        activity_id=item.activity_id, type="Like", actor=item.actor, object_uri=object_id
+    )
+    return "like stored" if added else "ignored: already liked"
+
+
+async def handle_undo(node: NodeContext, item: InboxActivity) -> str:
+    inner = item.body.get("object")
+    inner_id = get_id(inner)
+    if inner_id is None:
+        raise Refused("no object")
+    if isinstance(inner, dict):
+        inner_actor = get_id(inner.get("actor"))
+        if inner_actor is not None and inner_actor != item.actor:
+            raise Refused("only the actor of an activity may undo it")
+        kind = first_type(inner)
+    else:
+        follow = await node.store.get_follow_by_activity(inner_id)
+        kind = "Follow" if follow is not None else ""
+    if kind == "Follow":
+        return await handle_undo_follow(node, item, inner if isinstance(inner, dict) else inner_id)
+    if kind in ("Like", "Announce", ""):
+        object_uri = get_id(inner.get("object")) if isinstance(inner, dict) else None
+        for candidate in (kind,) if kind else ("Like", "Announce"):
+            if await node.store.remove_interaction(
+                type=candidate, actor=item.actor, object_uri=object_uri, activity_id=inner_id
+            ):
+                return f"{candidate.lower()} undone"
+        return "ignored: nothing to undo"
+    return f"ignored: Undo of {kind}"

@@ -1,0 +1,72 @@
+"""The ``process_inbox`` job: hand a stored activity to its handler.
+
+A handler that raises ``Refused`` records why and applies nothing (a peer's
+illegal request is logged, never applied).  A temporary network failure is
+retried by the job runner; anything else a remote server sent is recorded as
+an error outcome so that no input can crash or wedge a worker.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from urllib.parse import urlsplit
+
+from actors.remote import InvalidActor
+from federation.client import FetchError
+from federation.context import NodeContext
+from federation.jobs import JobHandler, RetryJob
+from federation.store import InboxActivity, Job
+from inbox import content, follow
+from inbox.errors import Refused
+
+log = logging.getLogger(__name__)
+
+ActivityHandler = Callable[[NodeContext, InboxActivity], Awaitable[str]]
+
+HANDLERS: dict[str, ActivityHandler] = {
+    "Follow": follow.handle_follow,
+    "Accept": follow.handle_accept,
+    "Reject": follow.handle_reject,
+    "Create": content.handle_create,
+    "Update": content.handle_update,
+    "Delete": content.handle_delete,
+    "Announce": content.handle_announce,
+    "Like": content.handle_like,
+    "Undo": content.handle_undo,
+}
+
+
+async def process_activity(node: NodeContext, item: InboxActivity) -> str:
+    handler = HANDLERS.get(item.type)
+    if handler is None:
+        return f"ignored: unsupported type {item.type}"
+    try:
+        return await handler(node, item)
+    except Refused as exc:
+        log.warning(
+            "refused %s %s from %s: %s", item.type, item.activity_id, item.actor, exc.reason
+        )
+        return f"refused: {exc.reason}"
+    except FetchError as exc:
+        if exc.temporary:
+            raise RetryJob(str(exc)) from exc
+        return f"failed: {exc}"
+    except InvalidActor as exc:
+        return f"failed: {exc}"
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        # Unexpected shapes from a remote server: record, never crash the worker.
+        log.warning("malformed %s %s: %r", item.type, item.activity_id, exc)
+        return f"failed: malformed activity ({type(exc).__name__})"
+
+
+def make_inbox_handler(node: NodeContext) -> JobHandler:
+    async def process_inbox(job: Job) -> None:
+        item = await node.store.get_inbox_activity(int(job.payload["inbox_id"]))
+        if item is None:
+            return
+        await node.store.revive_host((urlsplit(item.actor).hostname or "").lower())
+        outcome = await process_activity(node, item)
+        await node.store.finish_inbox_activity(item.id, outcome)
+
+    return process_inbox

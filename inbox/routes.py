@@ -1,0 +1,110 @@
+"""The inbox: verify, de-duplicate, persist, answer 202.  Workers do the rest."""
+
+from __future__ import annotations
+
+import logging
+from urllib.parse import urlsplit
+
+import orjson
+from aiohttp import web
+
+from federation.context import NODE
+from federation.errors import ApiError, error_response, json_response
+from inbox.verify import InboxRejected, is_self_delete, read_head, read_signature, verify_inbox_post
+
+log = logging.getLogger(__name__)
+
+MAX_BODY = 1_048_576  # Mastodon's MAX_JSON_SIZE
+MAX_DEPTH = 32
+ACCEPTED_TYPES = frozenset({"application/activity+json", "application/ld+json"})
+
+
+async def read_capped_body(request: web.Request, limit: int) -> bytes:
+    if request.content_length is not None and request.content_length > limit:
+        raise InboxRejected(413, "too_large", f"the body is over {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.content.iter_chunked(65536):
+        size += len(chunk)
+        if size > limit:
+            raise InboxRejected(413, "too_large", f"the body is over {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def nesting_depth(value: object, limit: int) -> int:
+    """How deep the JSON nests, stopping once past ``limit``."""
+    depth = 0
+    level: list[object] = [value]
+    while level and depth <= limit:
+        nxt: list[object] = []
+        for item in level:
+            if isinstance(item, dict):
+                nxt.extend(item.values())
+            elif isinstance(item, list):
+                nxt.extend(item)
+        if nxt:
+            depth += 1
+        level = nxt
+    return depth
+
+
+async def handle_inbox(request: web.Request) -> web.Response:
+    try:
+        return await _receive(request)
+    except InboxRejected as exc:
+        request.app[NODE].metrics.count_rejection(exc.reason)
+        log.info("inbox refused %s: %s", exc.reason, exc.detail)
+        return error_response(exc.status, exc.detail or exc.reason, exc.reason)
+
+
+async def _receive(request: web.Request) -> web.Response:
+    node = request.app[NODE]
+    local_actor_id: int | None = None
+    username = request.match_info.get("username")
+    if username is not None:
+        actor = await node.store.get_local_actor(username)
+        if actor is None or actor.kind == "instance":
+            raise ApiError(404, "no such actor", reason="not_found")
+        local_actor_id = actor.id
+    if request.content_type not in ACCEPTED_TYPES:
+        raise InboxRejected(
+            415,
+            "unsupported_media_type",
+            "send application/activity+json or application/ld+json",
+        )
+    body = await read_capped_body(request, MAX_BODY)
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise InboxRejected(400, "bad_json", str(exc)) from exc
+    if nesting_depth(document, MAX_DEPTH) > MAX_DEPTH:
+        raise InboxRejected(400, "too_deep", f"JSON nests deeper than {MAX_DEPTH}")
+    head = read_head(document, body)
+    actor_host = urlsplit(head.actor).hostname or ""
+    if node.blocks.is_blocked(actor_host):
+        raise InboxRejected(403, "blocked_domain", actor_host)
+    parsed = read_signature(node, request.method, request.path_qs, request.headers)
+    if is_self_delete(document, head) and head.type == "Delete":
+        known = await node.store.get_remote_actor(head.actor)
+        if known is None or known.gone:
+            # Mastodon's early 202: an actor we never knew is gone; fetching its
+            # key would only fail.  Nothing to store.
+            return json_response({"status": "ignored"}, status=202)
+    await verify_inbox_post(node, parsed=parsed, head=head, body=body)
+    fresh = await node.store.accept_inbox_activity(
+        activity_id=head.id,
+        actor=head.actor,
+        type=head.type,
+        body=document,
+        local_actor_id=local_actor_id,
+        max_attempts=node.settings.max_inbox_attempts,
+    )
+    node.metrics.inbox_accepted += 1
+    return json_response({"status": "accepted" if fresh else "duplicate"}, status=202)
+
+
+def setup_routes(app: web.Application) -> None:
+    app.router.add_post("/inbox", handle_inbox)
+    app.router.add_post("/actor/inbox", handle_inbox)
+    app.router.add_post("/users/{username}/inbox", handle_inbox)

@@ -1,0 +1,289 @@
+"""What a coop does: follow, approve, post, like, boost, and take each back.
+
+One code path for every caller: the CLI, the inbox's automatic answers and
+(later) the admin pages and the C2S API all call these functions.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+from typing import Any
+
+from actors.remote import fetch_actor
+from actors.webfinger import resolve_handle
+from federation.context import NodeContext
+from federation.jsonld import get_ids, visibility_of
+from federation.store import Follow, LocalActor, RemoteActor
+from outbox import build
+from outbox.fanout import send_activity
+
+
+class ActionError(Exception):
+    """The admin asked for something that cannot be done; ``reason`` says why."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+
+
+def text_to_html(text: str) -> str:
+    paragraphs = [p.strip() for p in text.split("\n\n") if p.strip()]
+    return "".join(f"<p>{html.escape(p).replace(chr(10), '<br>')}</p>" for p in paragraphs)
+
+
+def _follow_document(follow: Follow, actor_url: str, target: str) -> dict[str, Any]:
+    return {"id": follow.activity_id, "type": "Follow", "actor": actor_url, "object": target}
+
+
+# -- following others ----------------------------------------------------------
+
+
+async def follow(node: NodeContext, actor: LocalActor, handle_or_url: str) -> Follow:
+    """Follow a remote actor by ``user@host`` or actor URL; pending until Accept."""
+    target_url = await resolve_handle(node, handle_or_url)
+    if node.urls.is_local(target_url):
+        raise ActionError("local_actor", "a coop cannot follow itself")
+    target = await fetch_actor(node, target_url, refresh=True)
+    existing = await node.store.get_follow(actor.id, target.uri, "outbound")
+    activity_id = existing.activity_id if existing else node.urls.activity(node.new_token())
+    record = await node.store.upsert_follow(
+        local_actor_id=actor.id,
+        remote_actor=target.uri,
+        direction="outbound",
+        state="pending",
+        activity_id=activity_id,
+    )
+    activity = build.build_follow(
+        activity_id=activity_id, actor=node.urls.actor(actor.username), target=target.uri
+    )
+    await send_activity(node, actor, activity)
+    return record
+
+
+async def unfollow(node: NodeContext, actor: LocalActor, handle_or_url: str) -> RemoteActor:
+    target = await _known_remote(node, handle_or_url)
+    record = await node.store.get_follow(actor.id, target.uri, "outbound")
+    if record is None:
+        raise ActionError("not_following", f"we do not follow {target.handle}")
+    actor_url = node.urls.actor(actor.username)
+    undo = build.build_undo(
+        activity_id=node.urls.activity(node.new_token()),
+        actor=actor_url,
+        inner=_follow_document(record, actor_url, target.uri) | {"to": [target.uri]},
+    )
+    await node.store.delete_follow(record.id)
+    await send_activity(node, actor, undo)
+    return target
+
+
+# -- our followers -------------------------------------------------------------
+
+
+async def accept_follower(node: NodeContext, actor: LocalActor, record: Follow) -> None:
+    """Accept a follow request, with the Follow embedded as Mastodon expects."""
+    await node.store.accept_follow(record.id)
+    accept = build.build_accept(
+        activity_id=node.urls.activity(node.new_token()),
+        actor=node.urls.actor(actor.username),
+        follow=_follow_document(record, record.remote_actor, node.urls.actor(actor.username)),
+    )
+    await send_activity(node, actor, accept)
+
+
+async def reject_follower(node: NodeContext, actor: LocalActor, record: Follow) -> None:
+    """Refuse a request, or remove an accepted follower (Mastodon does the same)."""
+    await node.store.delete_follow(record.id)
+    reject = build.build_reject(
+        activity_id=node.urls.activity(node.new_token()),
+        actor=node.urls.actor(actor.username),
+        follow=_follow_document(record, record.remote_actor, node.urls.actor(actor.username)),
+    )
+    await send_activity(node, actor, reject)
+
+
+async def approve(node: NodeContext, actor: LocalActor, handle_or_url: str) -> RemoteActor:
+    remote = await _known_remote(node, handle_or_url)
+    record = await node.store.get_follow(actor.id, remote.uri, "inbound")
+    if record is None:
+        raise ActionError("no_request", f"{remote.handle} has not asked to follow")
+    if record.state == "accepted":
+        raise ActionError("already_accepted", f"{remote.handle} already follows")
+    await accept_follower(node, actor, record)
+    return remote
+
+
+async def reject(node: NodeContext, actor: LocalActor, handle_or_url: str) -> RemoteActor:
+    remote = await _known_remote(node, handle_or_url)
+    record = await node.store.get_follow(actor.id, remote.uri, "inbound")
+    if record is None:
+        raise ActionError("no_request", f"{remote.handle} does not follow and has not asked to")
+    await reject_follower(node, actor, record)
+    return remote
+
+
+async def _known_remote(node: NodeContext, handle_or_url: str) -> RemoteActor:
+    if handle_or_url.startswith(("http://", "https://")):
+        found = await node.store.get_remote_actor(handle_or_url)
+    else:
+        user, _, host = handle_or_url.lstrip("@").removeprefix("acct:").partition("@")
+        found = await node.store.find_remote_actor_by_handle(user, host.lower())
+    if found is None:
+        raise ActionError("unknown_actor", f"no known actor {handle_or_url}")
+    return found
+
+
+# -- posts ---------------------------------------------------------------------
+
+
+async def publish_object(
+    node: NodeContext, actor: LocalActor, obj: dict[str, Any], *, mentions: Sequence[str] = ()
+) -> dict[str, Any]:
+    """Store a new object of ours and send ``Create`` to its audience."""
+    now = node.clock()
+    actor_url = node.urls.actor(actor.username)
+    await node.store.save_object(
+        uri=obj["id"],
+        local=True,
+        type=obj["type"] if isinstance(obj["type"], str) else obj["type"][0],
+        attributed_to=actor_url,
+        in_reply_to=obj.get("inReplyTo"),
+        visibility=_visibility(node, actor, obj),
+        body=obj,
+        published=now,
+        updated=None,
+    )
+    create = build.build_create(
+        activity_id=f"{obj['id']}/activity", actor=actor_url, obj=obj, published=now
+    )
+    await send_activity(node, actor, create, extra_actors=mentions)
+    return create
+
+
+async def post_note(
+    node: NodeContext,
+    actor: LocalActor,
+    text: str,
+    *,
+    visibility: str = "public",
+    in_reply_to: str | None = None,
+    mentions: list[str] | None = None,
+) -> dict[str, Any]:
+    if not text.strip():
+        raise ActionError("empty", "a post needs some text")
+    now = node.clock()
+    token = node.new_token()
+    actor_url = node.urls.actor(actor.username)
+    mention_urls = [await resolve_handle(node, m) for m in mentions or []]
+    audience = build.addressing(
+        visibility=visibility, followers=node.urls.followers(actor.username), mentions=mention_urls
+    )
+    note = build.build_note(
+        object_id=node.urls.object(token),
+        actor=actor_url,
+        content=text_to_html(text),
+        published=now,
+        url=node.urls.object(token),
+        to=audience["to"],
+        cc=audience["cc"],
+        in_reply_to=in_reply_to,
+        tags=[{"type": "Mention", "href": m} for m in mention_urls],
+    )
+    return await publish_object(node, actor, note, mentions=mention_urls)
+
+
+async def update_object(
+    node: NodeContext, actor: LocalActor, obj: dict[str, Any]
+) -> dict[str, Any]:
+    """Send the full object again with a newer ``updated``."""
+    now = node.clock()
+    actor_url = node.urls.actor(actor.username)
+    update = build.build_update(
+        activity_id=node.urls.activity(node.new_token()), actor=actor_url, obj=obj, updated=now
+    )
+    outcome = await node.store.save_object(
+        uri=obj["id"],
+        local=True,
+        type=obj["type"] if isinstance(obj["type"], str) else obj["type"][0],
+        attributed_to=actor_url,
+        in_reply_to=obj.get("inReplyTo"),
+        visibility=_visibility(node, actor, obj),
+        body=update["object"],
+        published=None,
+        updated=now,
+    )
+    if outcome not in ("created", "updated"):
+        raise ActionError("not_updatable", f"{obj['id']} cannot be updated ({outcome})")
+    await send_activity(node, actor, update)
+    return update
+
+
+async def delete_post(node: NodeContext, actor: LocalActor, uri: str) -> dict[str, Any]:
+    stored = await node.store.get_object(uri)
+    actor_url = node.urls.actor(actor.username)
+    if stored is None or not stored.local or stored.attributed_to != actor_url:
+        raise ActionError("not_found", f"no post of ours at {uri}")
+    if stored.deleted_at is not None:
+        raise ActionError("already_deleted", f"{uri} is already deleted")
+    await node.store.delete_object(uri, actor_url)
+    delete = build.build_delete(
+        activity_id=node.urls.activity(node.new_token()),
+        actor=actor_url,
+        object_id=uri,
+        to=get_ids(stored.body.get("to")),
+        cc=get_ids(stored.body.get("cc")),
+    )
+    await send_activity(node, actor, delete)
+    return delete
+
+
+async def like(node: NodeContext, actor: LocalActor, object_uri: str) -> dict[str, Any]:
+    owner = await _object_owner(node, object_uri)
+    activity = build.build_like(
+        activity_id=node.urls.activity(node.new_token()),
+        actor=node.urls.actor(actor.username),
+        object_id=object_uri,
+        object_owner=owner,
+    )
+    await send_activity(node, actor, activity)
+    return activity
+
+
+async def announce(node: NodeContext, actor: LocalActor, object_uri: str) -> dict[str, Any]:
+    owner = await _object_owner(node, object_uri)
+    activity = build.build_announce(
+        activity_id=node.urls.activity(node.new_token()),
+        actor=node.urls.actor(actor.username),
+        object_id=object_uri,
+        object_owner=owner,
+        followers=node.urls.followers(actor.username),
+        published=node.clock(),
+    )
+    await send_activity(node, actor, activity)
+    return activity
+
+
+async def undo(node: NodeContext, actor: LocalActor, activity_id: str) -> dict[str, Any]:
+    """Take back a Like or an Announce we sent, by its activity id."""
+    stored = await node.store.get_outbox_activity(activity_id)
+    if stored is None or stored["body"].get("type") not in ("Like", "Announce"):
+        raise ActionError("not_found", f"no Like or Announce of ours at {activity_id}")
+    activity = build.build_undo(
+        activity_id=node.urls.activity(node.new_token()),
+        actor=node.urls.actor(actor.username),
+        inner=stored["body"],
+    )
+    await send_activity(node, actor, activity)
+    return activity
+
+
+async def _object_owner(node: NodeContext, object_uri: str) -> str:
+    stored = await node.store.get_object(object_uri)
+    if stored is None:
+        raise ActionError("unknown_object", f"{object_uri} is not a post this node has seen")
+    return stored.attributed_to
+
+
+def _visibility(node: NodeContext, actor: LocalActor, obj: dict[str, Any]) -> str:
+    return visibility_of(obj, node.urls.followers(actor.username))
