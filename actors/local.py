@@ -86,7 +86,6 @@ def build_instance_actor(actor: LocalActor, urls: Urls) -> dict[str, Any]:
         "type": "Application",
         "preferredUsername": actor.username,
         "name": actor.name,
-        "url": f"{urls.base}/about",
         "inbox": f"{urls.instance_actor}/inbox",
         "outbox": f"{urls.instance_actor}/outbox",
         "endpoints": {"sharedInbox": urls.shared_inbox},

@@ -32,6 +32,17 @@ def _has_as_context(document: dict[str, Any]) -> bool:
     return any(c == AS_CONTEXT or c == AS_CONTEXT + "#" for c in as_list(document.get("@context")))
 
 
+def _netloc_if_http(value: object) -> str | None:
+    """The lowercased host[:port] of an http(s) URL; None for anything else."""
+    if not isinstance(value, str):
+        return None
+    try:
+        parts = urlsplit(value)
+    except ValueError:  # e.g. "http://[::1": an unclosed IPv6 literal
+        return None
+    return parts.netloc.lower() if parts.scheme in ("http", "https") and parts.netloc else None
+
+
 def _public_key(document: dict[str, Any]) -> tuple[str | None, str | None]:
     """The first RSA-looking key of an actor: (key id, PEM)."""
     for key in as_list(document.get("publicKey")):
@@ -52,7 +63,7 @@ def parse_actor(document: dict[str, Any], fetched_url: str, now: datetime) -> Re
     if not any(t in ACTOR_TYPES for t in as_list(document.get("type"))):
         raise InvalidActor(fetched_url, f"not an actor type: {actor_type!r}")
     inbox = document.get("inbox")
-    if not isinstance(inbox, str) or urlsplit(inbox).scheme not in ("http", "https"):
+    if not isinstance(inbox, str) or _netloc_if_http(inbox) is None:
         raise InvalidActor(fetched_url, "no inbox")
     username = document.get("preferredUsername")
     if not isinstance(username, str) or not username:
@@ -64,9 +75,9 @@ def parse_actor(document: dict[str, Any], fetched_url: str, now: datetime) -> Re
     endpoints = document.get("endpoints")
     shared_inbox = endpoints.get("sharedInbox") if isinstance(endpoints, dict) else None
     host = urlsplit(actor_id).netloc.lower()
-    if not isinstance(shared_inbox, str) or urlsplit(shared_inbox).scheme not in ("http", "https"):
+    if not isinstance(shared_inbox, str) or _netloc_if_http(shared_inbox) is None:
         shared_inbox = None
-    elif urlsplit(shared_inbox).netloc.lower() != host:
+    elif _netloc_if_http(shared_inbox) != host:
         # A shared inbox on another host could be used to redirect our deliveries.
         shared_inbox = None
     key_id, pem = _public_key(document)
@@ -122,7 +133,7 @@ async def fetch_key(node: NodeContext, key_id: str, *, refresh: bool = False) ->
         owner = document.get("owner")
         if not isinstance(owner, str) or not isinstance(document.get("publicKeyPem"), str):
             raise InvalidActor(key_url, "neither an actor nor a key document")
-        if urlsplit(owner).netloc.lower() != urlsplit(key_url).netloc.lower():
+        if _netloc_if_http(owner) != urlsplit(key_url).netloc.lower():
             raise InvalidActor(key_url, "the key's owner is on another host")
         owner_doc = await node.client.fetch_json(owner, signer=signer)
         actor = parse_actor(owner_doc, owner, node.clock())

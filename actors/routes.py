@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from actors import collections, nodeinfo, pages, webfinger
+from actors import board, collections, nodeinfo, pages, webfinger
 from actors.local import build_actor
 from federation.context import NODE
 from federation.errors import ApiError, json_response
 from federation.jsonld import AP_CONTENT_TYPE, build_context
 from federation.store import LocalActor
 from federation.urls import INSTANCE_ACTOR_USERNAME
+from federation.vocab import KIND_TAGS, namespace_document, proposal_context
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 AP_TYPES = ("application/activity+json", "application/ld+json", "application/json")
@@ -59,14 +60,26 @@ async def handle_instance_actor(request: web.Request) -> web.Response:
     return activity_json(build_actor(actor, node.urls))
 
 
+async def handle_instance_outbox(request: web.Request) -> web.Response:
+    """The instance actor publishes nothing; its outbox exists and is empty (as Mastodon's)."""
+    node = request.app[NODE]
+    return activity_json(
+        collections.build_collection(f"{node.urls.instance_actor}/outbox", 0, first=None)
+    )
+
+
 async def handle_profile_page(request: web.Request) -> web.StreamResponse:
     actor = await _actor_or_404(request)
     node = request.app[NODE]
     if not wants_html(request) and request.headers.get("Accept"):
         return activity_json(build_actor(actor, node.urls))
-    posts = await node.store.list_objects_by(node.urls.actor(actor.username), limit=20)
+    actor_url = node.urls.actor(actor.username)
+    posts = await node.store.list_objects_by(actor_url, limit=20)
+    proposals = await node.store.search_proposals(coop=actor_url, now=node.clock(), limit=200)
     return web.Response(
-        text=pages.render_profile(actor, node.urls, posts),
+        text=pages.render_profile(
+            actor, node.urls, posts, board.render_board(actor, node.urls, proposals, node.clock())
+        ),
         content_type="text/html",
         headers={"Vary": "Accept"},
     )
@@ -110,16 +123,78 @@ async def handle_object(request: web.Request) -> web.Response:
         raise ApiError(404, "no such object", reason="not_found")
     if stored.deleted_at is not None:
         return activity_json({"@context": build_context(), **stored.body}, status=410)
-    return activity_json(stored.body)
+    # Stored bodies are embedded objects (no @context); a fetched document needs one,
+    # or Mastodon (supported_context?), GoToSocial and Fedify drop it.
+    return activity_json({"@context": build_context(), **stored.body})
+
+
+async def handle_proposal(request: web.Request) -> web.StreamResponse:
+    node = request.app[NODE]
+    uri = node.urls.proposal(request.match_info["token"])
+    stored = await node.store.get_object(uri)
+    if stored is None or not stored.local:
+        raise ApiError(404, "no such proposal", reason="not_found")
+    if wants_html(request):
+        coop = await node.coop_actor()
+        return web.Response(
+            text=pages.render_proposal(coop, node.urls, stored),
+            content_type="text/html",
+            headers={"Vary": "Accept"},
+        )
+    if stored.deleted_at is not None:
+        return activity_json({"@context": build_context(), **stored.body}, status=410)
+    return activity_json({"@context": proposal_context(), **stored.body})
+
+
+async def handle_archive(request: web.Request) -> web.Response:
+    actor = await _actor_or_404(request)
+    node = request.app[NODE]
+    proposals = await node.store.search_proposals(
+        coop=node.urls.actor(actor.username), now=node.clock(), limit=500
+    )
+    return web.Response(
+        text=board.render_archive(actor, node.urls, proposals, node.clock()),
+        content_type="text/html",
+    )
+
+
+async def handle_network(request: web.Request) -> web.Response:
+    node = request.app[NODE]
+    coop = await node.coop_actor()
+    proposals = await node.store.search_proposals(
+        local=False, status="open", now=node.clock(), limit=300
+    )
+    names: dict[str, str] = {}
+    for uri in {p.attributed_to for p in proposals}:
+        remote = await node.store.get_remote_actor(uri)
+        names[uri] = (remote.name or remote.handle) if remote else uri
+    return web.Response(
+        text=board.render_network(coop, node.urls, proposals, names, node.clock()),
+        content_type="text/html",
+    )
+
+
+async def handle_tag(request: web.Request) -> web.Response:
+    node = request.app[NODE]
+    coop = await node.coop_actor()
+    tag = request.match_info["tag"].lower()[:40]
+    kinds = {t.lower(): k for k, t in KIND_TAGS.items()}
+    proposals = await node.store.search_proposals(
+        coop=node.urls.actor(coop.username),
+        tag=None if tag in kinds else tag,
+        kind=kinds.get(tag),
+        now=node.clock(),
+        limit=200,
+    )
+    return web.Response(
+        text=board.render_tag(coop, node.urls, tag, proposals, node.clock()),
+        content_type="text/html",
+    )
 
 
 async def handle_namespace(request: web.Request) -> web.Response:
     """The JSON-LD context document of coopfed's extension terms."""
-    node = request.app[NODE]
-    return json_response(
-        {"@context": {"coop": f"{node.urls.namespace}#"}},
-        content_type="application/ld+json",
-    )
+    return json_response(namespace_document(), content_type="application/ld+json")
 
 
 def setup_routes(app: web.Application) -> None:
@@ -129,6 +204,7 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/.well-known/nodeinfo", nodeinfo.handle_nodeinfo_links)
     app.router.add_get("/nodeinfo/{version}", nodeinfo.handle_nodeinfo)
     app.router.add_get("/actor", handle_instance_actor)
+    app.router.add_get("/actor/outbox", handle_instance_outbox)
     app.router.add_get("/users/{username}", handle_actor)
     app.router.add_get("/users/{username}/followers", handle_followers)
     app.router.add_get("/users/{username}/following", handle_following)
@@ -136,4 +212,8 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/@{username}", handle_profile_page)
     app.router.add_get("/activities/{token}", handle_activity)
     app.router.add_get("/objects/{token}", handle_object)
+    app.router.add_get("/proposals/{token}", handle_proposal)
+    app.router.add_get("/@{username}/archive", handle_archive)
+    app.router.add_get("/network", handle_network)
+    app.router.add_get("/tags/{tag}", handle_tag)
     app.router.add_get("/ns", handle_namespace)

@@ -101,6 +101,11 @@ async def handle_webfinger(request: web.Request) -> web.Response:
     username = parse_resource(request.query.get("resource", ""), node.urls)
     actor = await node.store.get_local_actor(username)
     if actor is None:
+        # Usernames are case-insensitive, as on Mastodon: acct:Coop@host finds @coop.
+        wanted = username.lower()
+        actors = await node.store.list_local_actors()
+        actor = next((a for a in actors if a.username.lower() == wanted), None)
+    if actor is None:
         raise ApiError(404, "no such user", reason="not_found")
     return json_response(
         build_jrd(actor.username, node.urls),

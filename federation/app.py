@@ -10,8 +10,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 from collections.abc import AsyncIterator
 from functools import partial
+from urllib.parse import urlsplit
 
 import aiohttp
 import asyncpg
@@ -21,9 +23,16 @@ from actors.local import ensure_local_actors
 from actors.routes import setup_routes as setup_actor_routes
 from federation.client import SignedClient, create_session
 from federation.context import NODE, NodeContext
-from federation.errors import DATABASE_DOWN, error_middleware, json_response
+from federation.errors import (
+    DATABASE_DOWN,
+    Handler,
+    error_middleware,
+    error_response,
+    json_response,
+)
 from federation.jobs import JobHandler, JobRunner, RetryPolicy
 from federation.netguard import AddressGuard, DomainBlocks
+from federation.ratelimit import RateLimiter
 from federation.settings import Settings
 from federation.store import Store, apply_migrations, create_pool
 from federation.urls import Urls
@@ -31,6 +40,8 @@ from federation.version import software_version
 from inbox.dispatch import make_inbox_handler
 from inbox.routes import setup_routes as setup_inbox_routes
 from outbox.deliver import make_deliver_handler
+from outbox.market import CLOSE_PROPOSAL, make_close_handler
+from outbox.routes import setup_routes as setup_outbox_routes
 
 log = logging.getLogger(__name__)
 
@@ -63,9 +74,12 @@ async def open_node(
                 guard=guard,
                 blocks=blocks,
                 user_agent=user_agent(urls),
+                # sock_connect, not connect: aiohttp counts waiting for a pooled
+                # connection (8 per host) against ``connect``, so a burst of deliveries
+                # to one slow host would fail as "timeout" and count as host failures.
                 timeout=aiohttp.ClientTimeout(
                     total=timeout_total,
-                    connect=min(5.0, timeout_total),
+                    sock_connect=min(5.0, timeout_total),
                     sock_read=min(10.0, timeout_total),
                 ),
             )
@@ -76,6 +90,7 @@ async def open_node(
                 client=client,
                 guard=guard,
                 blocks=blocks,
+                inbox_limiter=RateLimiter(rate=settings.inbox_rate, burst=settings.inbox_burst),
             )
             await ensure_local_actors(store, settings)
             yield node
@@ -86,7 +101,11 @@ async def open_node(
 
 
 def job_handlers(node: NodeContext) -> dict[str, JobHandler]:
-    return {"process_inbox": make_inbox_handler(node), "deliver": make_deliver_handler(node)}
+    return {
+        "process_inbox": make_inbox_handler(node),
+        "deliver": make_deliver_handler(node),
+        CLOSE_PROPOSAL: make_close_handler(node),
+    }
 
 
 def make_runner(node: NodeContext, name: str) -> JobRunner:
@@ -123,6 +142,11 @@ async def follow_config_changes(node: NodeContext) -> None:
                     if not conn.is_closed():
                         await conn.remove_listener(CONFIG_CHANNEL, on_notify)
         except (*DATABASE_DOWN, asyncpg.PostgresError) as exc:
+            # Releasing a dead connection while cancelled raises this in place of
+            # CancelledError: never let it swallow the cancellation (stop would hang).
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise asyncio.CancelledError from exc
             log.debug("config listener lost: %r", exc)
             await asyncio.sleep(1)
 
@@ -145,6 +169,29 @@ async def _node_ctx(
             await asyncio.gather(*tasks, return_exceptions=True)
 
 
+KEY_ID_RE = re.compile(r'keyid\s*=\s*"([^"]+)"', re.IGNORECASE)
+
+
+@web.middleware
+async def domain_block_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Any signed request (GET included) from a blocked domain gets 403."""
+    signature = (
+        request.headers.get("Signature-Input")
+        or request.headers.get("Signature")
+        or request.headers.get("Authorization", "")
+    )
+    match = KEY_ID_RE.search(signature) if signature else None
+    if match is not None and NODE in request.app:
+        try:
+            host = urlsplit(match[1]).hostname or ""
+        except ValueError:  # not a URL (e.g. "http://[::1"): the route refuses it
+            host = ""
+        if request.app[NODE].blocks.is_blocked(host):
+            request.app[NODE].metrics.count_rejection("blocked_domain")
+            return error_response(403, "this domain is blocked", "blocked_domain")
+    return await handler(request)
+
+
 async def handle_health(request: web.Request) -> web.Response:
     node = request.app[NODE]
     try:
@@ -156,9 +203,12 @@ async def handle_health(request: web.Request) -> web.Response:
 
 
 def create_app(settings: Settings, *, dsn: str, run_workers: bool = True) -> web.Application:
-    app = web.Application(middlewares=[error_middleware], client_max_size=1_048_576)
+    app = web.Application(
+        middlewares=[error_middleware, domain_block_middleware], client_max_size=1_048_576
+    )
     app.cleanup_ctx.append(partial(_node_ctx, settings, dsn, run_workers))
     app.router.add_get("/health", handle_health)
     setup_actor_routes(app)
     setup_inbox_routes(app)
+    setup_outbox_routes(app)
     return app

@@ -176,7 +176,7 @@ def _install_uvloop() -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from federation import cli_admin
+    from federation import cli_admin, cli_market
 
     parser = argparse.ArgumentParser(
         prog="coopfed",
@@ -204,6 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("worker", cmd_worker, "start one more worker process against the node's database")
     add("migrate", cmd_migrate, "apply database migrations (run applies them at start too)")
     cli_admin.add_commands(add)
+    cli_market.add_commands(add)
     return parser
 
 

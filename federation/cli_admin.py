@@ -8,6 +8,7 @@ the database and sent by the running node's workers.
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -27,7 +28,7 @@ def _command(action: Action) -> Callable[[argparse.Namespace, Settings], int]:
             try:
                 return await action(node, args)
             except ActionError as exc:
-                print(f"coopfed: {exc.detail}")
+                print(f"coopfed: {exc.detail}", file=sys.stderr)
                 return 1
 
         return run_async(settings, with_node)
@@ -122,8 +123,14 @@ async def approve(node: NodeContext, args: argparse.Namespace) -> int:
 
 
 async def reject(node: NodeContext, args: argparse.Namespace) -> int:
-    from outbox import publish
+    from outbox import market, publish
 
+    if args.actor.isdigit():  # an exchange: refuse the offer made on our proposal
+        moved = await market.reject(
+            node, await node.coop_actor(), int(args.actor), args.reason or ""
+        )
+        print(f"exchange {moved.id} {moved.state}")
+        return 0
     remote = await publish.reject(node, await node.coop_actor(), args.actor)
     print(f"rejected {remote.handle}")
     return 0
@@ -176,9 +183,14 @@ async def post(node: NodeContext, args: argparse.Namespace) -> int:
 
 
 async def delete(node: NodeContext, args: argparse.Namespace) -> int:
-    from outbox import publish
+    from outbox import market, publish
 
-    await publish.delete_post(node, await node.coop_actor(), args.uri)
+    coop = await node.coop_actor()
+    proposal = await node.store.get_proposal(args.uri)
+    if proposal is not None and proposal.local:
+        await market.delete_proposal(node, coop, args.uri)
+    else:
+        await publish.delete_post(node, coop, args.uri)
     print(f"deleted {args.uri}")
     return 0
 
@@ -222,8 +234,13 @@ def add_commands(add: Adder) -> None:
     p.add_argument("--json", action="store_true", help="print JSON")
     p = add("approve", _command(approve), "accept a pending follow request")
     p.add_argument("actor", metavar="HANDLE_OR_URL")
-    p = add("reject", _command(reject), "refuse a follow request, or remove a follower")
-    p.add_argument("actor", metavar="HANDLE_OR_URL")
+    p = add(
+        "reject",
+        _command(reject),
+        "refuse a follow request, remove a follower, or reject an offer by its exchange ID",
+    )
+    p.add_argument("actor", metavar="HANDLE_URL_OR_EXCHANGE_ID")
+    p.add_argument("--reason", metavar="TEXT", help="why (sent with a rejected offer)")
     p = add("block", _command(block), "block a domain: its requests get 403, it gets nothing")
     p.add_argument("domain", metavar="DOMAIN")
     p.add_argument("--reason", help="a note for the admins")
@@ -238,7 +255,7 @@ def add_commands(add: Adder) -> None:
     )
     p.add_argument("--reply-to", metavar="URL", help="the post this replies to")
     p.add_argument("--mention", action="append", metavar="HANDLE", help="mention someone")
-    p = add("delete", _command(delete), "delete one of the coop's posts (sends a Tombstone)")
+    p = add("delete", _command(delete), "delete a post or proposal of the coop (a Tombstone)")
     p.add_argument("uri", metavar="URL")
     p = add("like", _command(like), "like a post the node has received")
     p.add_argument("uri", metavar="URL")

@@ -18,6 +18,7 @@ import orjson
 from yarl import URL
 
 from federation.httpsig import sign_request, sign_request_rfc9421
+from federation.jsonld import contains_nul
 from federation.keys import Signer
 from federation.netguard import AddressGuard, BlockedAddress, DomainBlocks, GuardedResolver
 
@@ -284,6 +285,8 @@ class SignedClient:
         if not isinstance(document, dict):
             detail = f"top level is {type(document).__name__}, not an object"
             raise FetchError(url, "bad_json", status=200, detail=detail)
+        if b"\\u0000" in body and contains_nul(document):
+            raise FetchError(url, "bad_json", status=200, detail="\\u0000 cannot be stored")
         return document
 
     def _redirect_target(self, url: str, hop: URL, resp: aiohttp.ClientResponse) -> URL:

@@ -13,6 +13,7 @@ from federation.client import SignedClient
 from federation.keys import Signer, load_private_key
 from federation.metrics import Metrics
 from federation.netguard import AddressGuard, DomainBlocks
+from federation.ratelimit import RateLimiter
 from federation.settings import Settings
 from federation.store import LocalActor, Store
 from federation.urls import INSTANCE_ACTOR_USERNAME, Urls
@@ -37,6 +38,7 @@ class NodeContext:
     clock: Callable[[], datetime] = utc_now
     new_token: Callable[[], str] = new_token
     metrics: Metrics = field(default_factory=Metrics)
+    inbox_limiter: RateLimiter | None = None
     _signers: dict[str, Signer] = field(default_factory=dict)
 
     def signer_for(self, actor: LocalActor) -> Signer:

@@ -84,6 +84,7 @@ class JobRunner:
         self._wakeup = asyncio.Event()
         self._slots = asyncio.Semaphore(concurrency)
         self._running: set[asyncio.Task[None]] = set()
+        self._job_ids: dict[asyncio.Task[None], int] = {}
         self.processed = 0
         self.failed = 0
 
@@ -93,11 +94,14 @@ class JobRunner:
     async def run(self) -> None:
         """Claim and run jobs until cancelled."""
         listener = asyncio.create_task(self._listen(), name=f"{self.name}-listen")
+        renewer = asyncio.create_task(self._renew_leases(), name=f"{self.name}-leases")
         try:
             while True:
                 try:
                     claimed = await self._claim_batch()
-                except DATABASE_DOWN as exc:
+                except (*DATABASE_DOWN, asyncpg.PostgresError) as exc:
+                    # e.g. AdminShutdownError while PostgreSQL restarts: never let the
+                    # worker task die silently; claim again after a pause.
                     log.warning("%s: database unavailable (%r); retrying", self.name, exc)
                     await asyncio.sleep(self.poll_interval)
                     continue
@@ -107,9 +111,26 @@ class JobRunner:
                         await asyncio.wait_for(self._wakeup.wait(), self.poll_interval)
         finally:
             listener.cancel()
+            renewer.cancel()
             for task in list(self._running):
                 task.cancel()
-            await asyncio.gather(listener, *self._running, return_exceptions=True)
+            await asyncio.gather(listener, renewer, *self._running, return_exceptions=True)
+
+    async def _renew_leases(self) -> None:
+        """Extend the leases of running jobs, so a slow job is never run twice.
+
+        Only a runner that is alive renews: when a process dies, its leases run
+        out and its jobs are claimed again.
+        """
+        while True:
+            await asyncio.sleep(self.lease_seconds / 3)
+            ids = list(self._job_ids.values())
+            if not ids:
+                continue
+            try:
+                await self.store.extend_leases(ids, lease_seconds=self.lease_seconds)
+            except (*DATABASE_DOWN, asyncpg.PostgresError) as exc:
+                log.warning("%s: could not renew leases: %r", self.name, exc)
 
     async def run_until_idle(self, timeout: float = 30.0) -> None:
         """Process what is due now and return (for CLI commands and tests)."""
@@ -132,8 +153,13 @@ class JobRunner:
         for job in jobs:
             task = asyncio.create_task(self._run_job(job), name=f"{self.name}-job-{job.id}")
             self._running.add(task)
-            task.add_done_callback(self._running.discard)
+            self._job_ids[task] = job.id
+            task.add_done_callback(self._forget)
         return len(jobs)
+
+    def _forget(self, task: asyncio.Task[None]) -> None:
+        self._running.discard(task)
+        self._job_ids.pop(task, None)
 
     async def _run_job(self, job: Job) -> None:
         handler = self.handlers[job.kind]
@@ -166,7 +192,7 @@ class JobRunner:
         the job is simply run again later, so nothing is lost."""
         try:
             await update
-        except DATABASE_DOWN as exc:
+        except (*DATABASE_DOWN, asyncpg.PostgresError) as exc:
             log.warning("%s: could not record a job outcome: %r", self.name, exc)
 
     async def _listen(self) -> None:
@@ -182,6 +208,11 @@ class JobRunner:
                         if not conn.is_closed():
                             await conn.remove_listener(NOTIFY_CHANNEL, self._on_notify)
             except (*DATABASE_DOWN, asyncpg.PostgresError) as exc:
+                # Releasing a dead connection while cancelled raises this in place of
+                # CancelledError: never let it swallow the cancellation (stop would hang).
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    raise asyncio.CancelledError from exc
                 log.debug("%s: listener lost (%r)", self.name, exc)
                 await asyncio.sleep(self.poll_interval)
 

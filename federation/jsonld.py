@@ -7,6 +7,7 @@ other term is defined inline.
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 AS_CONTEXT = "https://www.w3.org/ns/activitystreams"
@@ -43,7 +44,8 @@ EXTRA_TERMS: dict[str, Any] = {
 
 def build_context(extra: dict[str, Any] | None = None) -> list[Any]:
     """The ``@context`` of everything coopfed emits."""
-    inline = dict(EXTRA_TERMS)
+    # A deep copy: a caller that edits its document must not edit the shared terms.
+    inline = copy.deepcopy(EXTRA_TERMS)
     if extra:
         inline.update(extra)
     return [AS_CONTEXT, SECURITY_CONTEXT, inline]
@@ -104,3 +106,20 @@ def visibility_of(document: dict[str, Any], followers_url: str | None) -> str:
     if followers_url and followers_url in to:
         return "followers"
     return "direct"
+
+
+def contains_nul(value: Any) -> bool:
+    """Whether a string or key anywhere in decoded JSON holds U+0000, which PostgreSQL
+    cannot store (in jsonb or text): such a document must be refused, not stored."""
+    stack: list[Any] = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False

@@ -50,6 +50,9 @@ class Settings:
     # Retry policy for deliveries (about two days with the default 16 attempts).
     max_delivery_attempts: int = 16
     max_inbox_attempts: int = 8
+    # Inbox requests per second (and burst) allowed from one remote host.
+    inbox_rate: float = 100.0
+    inbox_burst: float = 500.0
     # Multiplies every retry delay (tests use a small value to retry in seconds).
     retry_scale: float = 1.0
     # A host that failed on this many distinct days is skipped until it revives.
@@ -104,6 +107,8 @@ ENV_NAMES: dict[str, tuple[str, type]] = {
     "max_delivery_attempts": ("COOPFED_MAX_DELIVERY_ATTEMPTS", int),
     "max_inbox_attempts": ("COOPFED_MAX_INBOX_ATTEMPTS", int),
     "retry_scale": ("COOPFED_RETRY_SCALE", float),
+    "inbox_rate": ("COOPFED_INBOX_RATE", float),
+    "inbox_burst": ("COOPFED_INBOX_BURST", float),
     "unavailable_after_days": ("COOPFED_UNAVAILABLE_AFTER_DAYS", int),
 }
 

@@ -59,6 +59,19 @@ class Urls:
     def object(self, token: str) -> str:
         return f"{self.base}/objects/{token}"
 
+    def proposal(self, token: str) -> str:
+        return f"{self.base}/proposals/{token}"
+
+    def agreement(self, token: str) -> str:
+        return f"{self.base}/agreements/{token}"
+
+    def receipt(self, token: str) -> str:
+        return f"{self.base}/receipts/{token}"
+
+    @property
+    def tag_base(self) -> str:
+        return f"{self.base}/tags/"
+
     def is_local(self, url: str) -> bool:
         return url == self.base or url.startswith(self.base + "/")
 

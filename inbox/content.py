@@ -121,6 +121,9 @@ async def handle_update(node: NodeContext, item: InboxActivity) -> str:
     if has_type(obj, *ACTOR_TYPES):
         if object_id != item.actor:
             raise Refused("an actor may only update itself")
+        if "@context" not in obj:
+            # Mastodon embeds the actor without its own @context: it is the activity's.
+            obj = {"@context": item.body.get("@context"), **obj}
         try:
             actor = parse_actor(obj, item.actor, node.clock())
         except InvalidActor as exc:

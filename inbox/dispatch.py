@@ -17,8 +17,9 @@ from federation.client import FetchError
 from federation.context import NodeContext
 from federation.jobs import JobHandler, RetryJob
 from federation.store import InboxActivity, Job
-from inbox import content, follow
+from inbox import content, follow, market
 from inbox.errors import Refused
+from outbox.publish import ActionError
 
 log = logging.getLogger(__name__)
 
@@ -26,14 +27,15 @@ ActivityHandler = Callable[[NodeContext, InboxActivity], Awaitable[str]]
 
 HANDLERS: dict[str, ActivityHandler] = {
     "Follow": follow.handle_follow,
-    "Accept": follow.handle_accept,
-    "Reject": follow.handle_reject,
-    "Create": content.handle_create,
-    "Update": content.handle_update,
-    "Delete": content.handle_delete,
+    "Accept": market.handle_accept,
+    "Reject": market.handle_reject,
+    "Create": market.handle_create,
+    "Update": market.handle_update,
+    "Delete": market.handle_delete,
     "Announce": content.handle_announce,
     "Like": content.handle_like,
-    "Undo": content.handle_undo,
+    "Undo": market.handle_undo,
+    "Offer": market.handle_offer,
 }
 
 
@@ -54,6 +56,8 @@ async def process_activity(node: NodeContext, item: InboxActivity) -> str:
         return f"failed: {exc}"
     except InvalidActor as exc:
         return f"failed: {exc}"
+    except ActionError as exc:
+        return f"failed: {exc.detail}"
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         # Unexpected shapes from a remote server: record, never crash the worker.
         log.warning("malformed %s %s: %r", item.type, item.activity_id, exc)

@@ -10,6 +10,7 @@ from aiohttp import web
 
 from federation.context import NODE
 from federation.errors import ApiError, error_response, json_response
+from federation.jsonld import contains_nul
 from inbox.verify import InboxRejected, is_self_delete, read_head, read_signature, verify_inbox_post
 
 log = logging.getLogger(__name__)
@@ -55,7 +56,10 @@ async def handle_inbox(request: web.Request) -> web.Response:
     except InboxRejected as exc:
         request.app[NODE].metrics.count_rejection(exc.reason)
         log.info("inbox refused %s: %s", exc.reason, exc.detail)
-        return error_response(exc.status, exc.detail or exc.reason, exc.reason)
+        response = error_response(exc.status, exc.detail or exc.reason, exc.reason)
+        if exc.retry_after is not None:
+            response.headers["Retry-After"] = str(max(1, round(exc.retry_after)))
+        return response
 
 
 async def _receive(request: web.Request) -> web.Response:
@@ -80,10 +84,18 @@ async def _receive(request: web.Request) -> web.Response:
         raise InboxRejected(400, "bad_json", str(exc)) from exc
     if nesting_depth(document, MAX_DEPTH) > MAX_DEPTH:
         raise InboxRejected(400, "too_deep", f"JSON nests deeper than {MAX_DEPTH}")
+    if b"\\u0000" in body and contains_nul(document):
+        raise InboxRejected(400, "bad_json", "\\u0000 cannot be stored")
     head = read_head(document, body)
     actor_host = urlsplit(head.actor).hostname or ""
     if node.blocks.is_blocked(actor_host):
         raise InboxRejected(403, "blocked_domain", actor_host)
+    if node.inbox_limiter is not None:
+        wait = node.inbox_limiter.take(actor_host)
+        if wait:
+            raise InboxRejected(
+                429, "rate_limited", f"too many requests from {actor_host}", retry_after=wait
+            )
     parsed = read_signature(node, request.method, request.path_qs, request.headers)
     if is_self_delete(document, head) and head.type == "Delete":
         known = await node.store.get_remote_actor(head.actor)
@@ -91,7 +103,15 @@ async def _receive(request: web.Request) -> web.Response:
             # Mastodon's early 202: an actor we never knew is gone; fetching its
             # key would only fail.  Nothing to store.
             return json_response({"status": "ignored"}, status=202)
-    await verify_inbox_post(node, parsed=parsed, head=head, body=body)
+    try:
+        await verify_inbox_post(node, parsed=parsed, head=head, body=body)
+    except InboxRejected as exc:
+        if exc.reason == "key_gone" and is_self_delete(document, head):
+            # A Delete or Update of an actor whose key is gone (404/410): the
+            # actor no longer exists; acknowledge it, as Mastodon does.
+            await node.store.mark_remote_actor_gone(head.actor)
+            return json_response({"status": "ignored"}, status=202)
+        raise
     fresh = await node.store.accept_inbox_activity(
         activity_id=head.id,
         actor=head.actor,

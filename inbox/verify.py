@@ -33,11 +33,14 @@ MAX_ID_LENGTH = 2048
 class InboxRejected(Exception):
     """The request is refused: ``status`` and a machine-readable ``reason``."""
 
-    def __init__(self, status: int, reason: str, detail: str = "") -> None:
+    def __init__(
+        self, status: int, reason: str, detail: str = "", *, retry_after: float | None = None
+    ) -> None:
         super().__init__(f"{reason}: {detail}" if detail else reason)
         self.status = status
         self.reason = reason
         self.detail = detail
+        self.retry_after = retry_after
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +61,10 @@ class Verified:
 def _http_url(value: object) -> bool:
     if not isinstance(value, str) or len(value) > MAX_ID_LENGTH:
         return False
-    parts = urlsplit(value)
+    try:
+        parts = urlsplit(value)
+    except ValueError:  # e.g. "http://[::1": an unclosed IPv6 literal
+        return False
     return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
@@ -106,6 +112,8 @@ async def verify_inbox_post(
     node: NodeContext, *, parsed: ParsedSignature, head: ActivityHead, body: bytes
 ) -> Verified:
     """Check the signature against the signer's key and the signer against the actor."""
+    if not _http_url(parsed.key_id):
+        raise InboxRejected(401, "key_fetch_failed", "keyId is not an http(s) URL")
     key_host = urlsplit(parsed.key_id).hostname or ""
     if node.blocks.is_blocked(key_host):
         raise InboxRejected(403, "blocked_domain", key_host)
@@ -145,6 +153,8 @@ async def _signer_key(node: NodeContext, key_id: str, *, refresh: bool) -> Remot
     except FetchError as exc:
         if exc.reason in ("blocked_domain",):
             raise InboxRejected(403, "blocked_domain", exc.url) from exc
+        if exc.status in (404, 410):
+            raise InboxRejected(401, "key_gone", str(exc)) from exc
         if exc.temporary:
             raise InboxRejected(503, "key_fetch_failed", str(exc)) from exc
         raise InboxRejected(401, "key_fetch_failed", str(exc)) from exc

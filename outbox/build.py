@@ -16,6 +16,12 @@ def isoformat(moment: datetime) -> str:
     return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
+def isoformat_precise(moment: datetime) -> str:
+    """For ``updated``: peers apply an edit only when it is strictly newer, and two
+    edits can come within one second (pledges arriving together)."""
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 def addressing(*, visibility: str, followers: str, mentions: list[str]) -> dict[str, list[str]]:
     """``to``/``cc`` as Mastodon reads them (see mastodon_checklist.md §5.3)."""
     if visibility == "public":
@@ -113,11 +119,16 @@ def build_note(
 
 
 def build_create(
-    *, activity_id: str, actor: str, obj: dict[str, Any], published: datetime
+    *,
+    activity_id: str,
+    actor: str,
+    obj: dict[str, Any],
+    published: datetime,
+    context: list[Any] | None = None,
 ) -> dict[str, Any]:
     embedded = {k: v for k, v in obj.items() if k != "@context"}
     return {
-        "@context": build_context(),
+        "@context": context or build_context(),
         "id": activity_id,
         "type": "Create",
         "actor": actor,
@@ -129,13 +140,18 @@ def build_create(
 
 
 def build_update(
-    *, activity_id: str, actor: str, obj: dict[str, Any], updated: datetime
+    *,
+    activity_id: str,
+    actor: str,
+    obj: dict[str, Any],
+    updated: datetime,
+    context: list[Any] | None = None,
 ) -> dict[str, Any]:
     """Update with the full object and a newer ``updated`` (Mastodon drops others)."""
     embedded = {k: v for k, v in obj.items() if k != "@context"}
-    embedded["updated"] = isoformat(updated)
+    embedded["updated"] = isoformat_precise(updated)
     return {
-        "@context": build_context(),
+        "@context": context or build_context(),
         "id": activity_id,
         "type": "Update",
         "actor": actor,

@@ -80,6 +80,7 @@ def make_deliver_handler(node: NodeContext) -> JobHandler:
         outcome = classify_status(result.status)
         node.metrics.count_delivery(outcome)
         if outcome == "delivered":
+            log.debug("delivered %s to %s: %d", job.payload["activity_id"], inbox, result.status)
             await node.store.revive_host(host)
             return
         if outcome == "permanent":

@@ -10,8 +10,9 @@ import html
 from collections.abc import Sequence
 from typing import Any
 
-from actors.remote import fetch_actor
-from actors.webfinger import resolve_handle
+from actors.remote import InvalidActor, fetch_actor
+from actors.webfinger import WebfingerError, resolve_handle
+from federation.client import FetchError
 from federation.context import NodeContext
 from federation.jsonld import get_ids, visibility_of
 from federation.store import Follow, LocalActor, RemoteActor
@@ -33,6 +34,14 @@ def text_to_html(text: str) -> str:
     return "".join(f"<p>{html.escape(p).replace(chr(10), '<br>')}</p>" for p in paragraphs)
 
 
+async def _resolve(node: NodeContext, handle_or_url: str) -> str:
+    """The actor URL of ``user@host`` or a URL; ActionError when WebFinger finds nobody."""
+    try:
+        return await resolve_handle(node, handle_or_url)
+    except WebfingerError as exc:
+        raise ActionError("unknown_actor", f"cannot find {handle_or_url}: {exc.reason}") from exc
+
+
 def _follow_document(follow: Follow, actor_url: str, target: str) -> dict[str, Any]:
     return {"id": follow.activity_id, "type": "Follow", "actor": actor_url, "object": target}
 
@@ -42,10 +51,13 @@ def _follow_document(follow: Follow, actor_url: str, target: str) -> dict[str, A
 
 async def follow(node: NodeContext, actor: LocalActor, handle_or_url: str) -> Follow:
     """Follow a remote actor by ``user@host`` or actor URL; pending until Accept."""
-    target_url = await resolve_handle(node, handle_or_url)
+    target_url = await _resolve(node, handle_or_url)
     if node.urls.is_local(target_url):
         raise ActionError("local_actor", "a coop cannot follow itself")
-    target = await fetch_actor(node, target_url, refresh=True)
+    try:
+        target = await fetch_actor(node, target_url, refresh=True)
+    except (FetchError, InvalidActor) as exc:
+        raise ActionError("unreachable_actor", f"cannot fetch {target_url}: {exc}") from exc
     existing = await node.store.get_follow(actor.id, target.uri, "outbound")
     activity_id = existing.activity_id if existing else node.urls.activity(node.new_token())
     record = await node.store.upsert_follow(
@@ -138,7 +150,12 @@ async def _known_remote(node: NodeContext, handle_or_url: str) -> RemoteActor:
 
 
 async def publish_object(
-    node: NodeContext, actor: LocalActor, obj: dict[str, Any], *, mentions: Sequence[str] = ()
+    node: NodeContext,
+    actor: LocalActor,
+    obj: dict[str, Any],
+    *,
+    mentions: Sequence[str] = (),
+    context: list[Any] | None = None,
 ) -> dict[str, Any]:
     """Store a new object of ours and send ``Create`` to its audience."""
     now = node.clock()
@@ -155,7 +172,11 @@ async def publish_object(
         updated=None,
     )
     create = build.build_create(
-        activity_id=f"{obj['id']}/activity", actor=actor_url, obj=obj, published=now
+        activity_id=f"{obj['id']}/activity",
+        actor=actor_url,
+        obj=obj,
+        published=now,
+        context=context,
     )
     await send_activity(node, actor, create, extra_actors=mentions)
     return create
@@ -175,7 +196,7 @@ async def post_note(
     now = node.clock()
     token = node.new_token()
     actor_url = node.urls.actor(actor.username)
-    mention_urls = [await resolve_handle(node, m) for m in mentions or []]
+    mention_urls = [await _resolve(node, m) for m in mentions or []]
     audience = build.addressing(
         visibility=visibility, followers=node.urls.followers(actor.username), mentions=mention_urls
     )
@@ -194,13 +215,21 @@ async def post_note(
 
 
 async def update_object(
-    node: NodeContext, actor: LocalActor, obj: dict[str, Any]
+    node: NodeContext,
+    actor: LocalActor,
+    obj: dict[str, Any],
+    *,
+    context: list[Any] | None = None,
 ) -> dict[str, Any]:
     """Send the full object again with a newer ``updated``."""
     now = node.clock()
     actor_url = node.urls.actor(actor.username)
     update = build.build_update(
-        activity_id=node.urls.activity(node.new_token()), actor=actor_url, obj=obj, updated=now
+        activity_id=node.urls.activity(node.new_token()),
+        actor=actor_url,
+        obj=obj,
+        updated=now,
+        context=context,
     )
     outcome = await node.store.save_object(
         uri=obj["id"],

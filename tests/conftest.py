@@ -199,7 +199,7 @@ async def nodes(pg_admin_dsn: str) -> AsyncIterator[NodeFactory]:
     started: list[RunningNode] = []
     tmp = Path(tempfile.mkdtemp(prefix="coopfed-test-nodes-"))
 
-    async def start_node(name: str = "a", **overrides: Any) -> RunningNode:
+    async def start_node(name: str = "a", /, **overrides: Any) -> RunningNode:
         dsn = await database_dsn(pg_admin_dsn, f"node_{name}")
         await clean_database(dsn)
         sock = bound_socket()

@@ -11,25 +11,32 @@ import asyncpg
 from federation.store.activities import ActivityQueries
 from federation.store.actors import ActorQueries
 from federation.store.admin import AdminQueries
+from federation.store.market import MarketQueries
 from federation.store.pool import applied_versions, apply_migrations, create_pool, list_migrations
 from federation.store.queue import NOTIFY_CHANNEL, QueueQueries
 from federation.store.records import (
+    Exchange,
     Follow,
     HostHealth,
     InboxActivity,
     Job,
     LocalActor,
+    Match,
+    Proposal,
     RemoteActor,
     StoredObject,
 )
 
 __all__ = [
     "NOTIFY_CHANNEL",
+    "Exchange",
     "Follow",
     "HostHealth",
     "InboxActivity",
     "Job",
     "LocalActor",
+    "Match",
+    "Proposal",
     "RemoteActor",
     "Store",
     "StoredObject",
@@ -40,7 +47,7 @@ __all__ = [
 ]
 
 
-class Store(ActorQueries, ActivityQueries, QueueQueries, AdminQueries):
+class Store(ActorQueries, ActivityQueries, QueueQueries, AdminQueries, MarketQueries):
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
 

@@ -80,6 +80,14 @@ class QueueQueries:
         )
         return [Job(**dict(r)) for r in rows]
 
+    async def extend_leases(self, job_ids: Sequence[int], *, lease_seconds: float) -> None:
+        await self.pool.execute(
+            """UPDATE jobs SET locked_until = now() + make_interval(secs => $2)
+               WHERE id = ANY($1::bigint[])""",
+            list(job_ids),
+            lease_seconds,
+        )
+
     async def complete_job(self, job_id: int) -> None:
         await self.pool.execute("DELETE FROM jobs WHERE id = $1", job_id)
 

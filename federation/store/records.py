@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 
@@ -102,3 +103,61 @@ class HostHealth:
     failure_days: int
     last_failure_at: datetime | None
     unavailable: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Proposal:
+    seq: int
+    uri: str
+    local: bool
+    attributed_to: str
+    kind: str
+    title: str
+    details: str
+    action: str
+    resource: str | None
+    unit: str | None
+    quantity: Decimal | None
+    price: Decimal | None
+    currency: str | None
+    tags: list[str]
+    deadline: datetime | None
+    pledged: Decimal
+    received: Decimal
+    status: str
+    body: dict[str, Any]
+    published: datetime
+    updated: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Exchange:
+    id: int
+    offer_id: str
+    proposal_uri: str
+    proposer: str
+    responder: str
+    role: str
+    state: str
+    pledge: bool
+    quantity: Decimal | None
+    unit: str | None
+    reciprocal_quantity: Decimal | None
+    reciprocal_unit: str | None
+    message: str
+    agreement_uri: str | None
+    offer: dict[str, Any]
+    agreement: dict[str, Any] | None
+    receipt: dict[str, Any] | None
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    id: int
+    our_proposal: str
+    their_proposal: str
+    reason: str
+    created_at: datetime
+    dismissed: bool

@@ -60,7 +60,7 @@ import aiohttp
 
 FEDIFY_DIR = Path(__file__).resolve().parent / "fedify"
 MIN_NODE_MAJOR = 22
-INSTALL_TIMEOUT = 600.0
+INSTALL_TIMEOUT = 120.0  # a cold `npm ci` takes ~10-30 s
 DEFAULT_READY_TIMEOUT = 30.0
 
 JSON = Any
@@ -95,7 +95,7 @@ def _tail(text: str, lines: int = 40) -> str:
 def ensure_fedify_installed() -> tuple[Path, Path]:
     """Install Node.js 22 and Fedify once; return (node binary, directory of peer.mjs).
 
-    Blocking (up to a few minutes cold); call it from a thread inside an
+    Blocking (a cold install is bounded by INSTALL_TIMEOUT); call it from a thread in an
     event loop, as :func:`start_fedify_peer` does.
     """
     package = (FEDIFY_DIR / "package.json").read_bytes()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import socket
 import uuid
 from dataclasses import dataclass, field
@@ -58,6 +59,8 @@ class PeerActor:
     base: str
     style: str
     private_key: Any = field(default_factory=generate_private_key)
+    # False: the actor document has no ``endpoints.sharedInbox`` (personal inbox only).
+    shared_inbox: bool = True
 
     @property
     def id(self) -> str:
@@ -78,7 +81,7 @@ class PeerActor:
         return f"{self.id}/followers"
 
     def document(self) -> dict[str, Any]:
-        return {
+        document = {
             "@context": [AS, "https://w3id.org/security/v1"],
             "id": self.id,
             "type": "Person",
@@ -95,25 +98,48 @@ class PeerActor:
                 "publicKeyPem": dump_public_key_pem(self.private_key),
             },
         }
+        if not self.shared_inbox:
+            del document["endpoints"]
+        return document
 
 
 class FakePeer:
     """A remote server with any number of actors."""
 
-    def __init__(self, *, style: str = "mastodon", require_signed_get: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        style: str = "mastodon",
+        require_signed_get: bool = False,
+        hostname: str = "127.0.0.1",
+        cache_keys: bool = False,
+    ) -> None:
+        # ``hostname="localhost"`` gives the peer a host (for blocks and host health)
+        # distinct from every 127.0.0.1 peer and node; it still listens on 127.0.0.1.
+        # ``cache_keys`` keeps fetched signing keys (fewer GETs on large fan-outs).
         self.style = style
+        self.cache_keys = cache_keys
+        self._keys: dict[str, tuple[Any, str | None]] = {}
         self.require_signed_get = require_signed_get
         self.received: list[Received] = []
         self.actors: dict[str, PeerActor] = {}
         self.objects: dict[str, dict[str, Any]] = {}
         self.inbox_status = 202
         self.down = False
+        # Seconds each inbox POST takes before it is answered (a slow receiver).
+        self.inbox_delay = 0.0
+        # Every GET of an actor or key document, by path (in order).
+        self.gets: list[str] = []
+        # When set, actor and key GETs answer this status / wait this long first.
+        self.get_status: int | None = None
+        self.get_delay = 0.0
+        self._stopping = asyncio.Event()
         self._runner: web.AppRunner | None = None
         self._sock = socket.socket()
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._sock.bind(("127.0.0.1", 0))
         self.port = self._sock.getsockname()[1]
-        self.base = f"http://127.0.0.1:{self.port}"
+        self.base = f"http://{hostname}:{self.port}"
         self._session: aiohttp.ClientSession | None = None
         self.changed = asyncio.Event()
 
@@ -121,10 +147,19 @@ class FakePeer:
     def domain(self) -> str:
         return urlsplit(self.base).netloc
 
-    def add_actor(self, username: str) -> PeerActor:
-        actor = PeerActor(username, self.base, self.style)
+    def add_actor(self, username: str, *, shared_inbox: bool = True) -> PeerActor:
+        actor = PeerActor(username, self.base, self.style, shared_inbox=shared_inbox)
         self.actors[username] = actor
         return actor
+
+    def rotate_key(self, actor: PeerActor) -> None:
+        """Give ``actor`` a new key pair; its documents serve the new public key."""
+        actor.private_key = generate_private_key()
+
+    def gets_of(self, url: str) -> int:
+        """How many times the actor or key document at ``url`` was fetched."""
+        path = urlsplit(url).path
+        return self.gets.count(path)
 
     async def start(self) -> FakePeer:
         app = web.Application(client_max_size=4 * 1024 * 1024)
@@ -136,11 +171,17 @@ class FakePeer:
         app.router.add_post("/users/{username}/inbox", self._inbox)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
+        if self._sock.fileno() == -1:  # started again after stop(): same port
+            self._sock = socket.socket()
+            self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            self._sock.bind(("127.0.0.1", self.port))
+        self._stopping.clear()
         await web.SockSite(self._runner, self._sock).start()
         self._session = aiohttp.ClientSession()
         return self
 
     async def stop(self) -> None:
+        self._stopping.set()
         if self._session is not None:
             await self._session.close()
         if self._runner is not None:
@@ -151,7 +192,19 @@ class FakePeer:
     def _signed_get_ok(self, request: web.Request) -> bool:
         return not self.require_signed_get or "Signature" in request.headers
 
+    async def _document_get(self, request: web.Request) -> web.Response | None:
+        """Count an actor/key GET; apply ``get_delay`` and ``get_status`` if set."""
+        self.gets.append(request.path)
+        if self.get_delay > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self.get_delay)
+        if self.get_status is not None:
+            return web.json_response({"error": "unavailable"}, status=self.get_status)
+        return None
+
     async def _actor(self, request: web.Request) -> web.Response:
+        if (override := await self._document_get(request)) is not None:
+            return override
         actor = self.actors.get(request.match_info["username"])
         if actor is None or self.down:
             return web.json_response({"error": "not found"}, status=404)
@@ -162,6 +215,8 @@ class FakePeer:
         )
 
     async def _key(self, request: web.Request) -> web.Response:
+        if (override := await self._document_get(request)) is not None:
+            return override
         actor = self.actors.get(request.match_info["username"])
         if actor is None:
             return web.json_response({"error": "not found"}, status=404)
@@ -204,6 +259,8 @@ class FakePeer:
             )
         )
         self.changed.set()
+        if self.inbox_delay > 0:
+            await asyncio.sleep(self.inbox_delay)
         if not verified:
             return web.json_response({"error": reason}, status=401)
         return web.Response(status=self.inbox_status)
@@ -215,17 +272,23 @@ class FakePeer:
             )
             assert self._session is not None
             owner = parsed.key_id.split("#")[0]
-            async with self._session.get(
-                owner, headers={"Accept": "application/activity+json"}
-            ) as resp:
-                document = orjson.loads(await resp.read())
-            key = load_public_key(document["publicKey"]["publicKeyPem"])
+            if self.cache_keys and owner in self._keys:
+                key, signer_id = self._keys[owner]
+            else:
+                async with self._session.get(
+                    owner, headers={"Accept": "application/activity+json"}
+                ) as resp:
+                    document = orjson.loads(await resp.read())
+                key = load_public_key(document["publicKey"]["publicKeyPem"])
+                signer_id = document.get("id")
+                if self.cache_keys:
+                    self._keys[owner] = (key, signer_id)
             verify_signature(parsed, key, method=request.method, body=body, now=datetime.now(UTC))
         except SignatureError as exc:
             return False, exc.reason, None
         except (aiohttp.ClientError, KeyError, ValueError) as exc:
             return False, f"key fetch failed: {exc!r}", None
-        return True, "ok", document.get("id")
+        return True, "ok", signer_id
 
     # -- sending -------------------------------------------------------------
 

@@ -1,0 +1,153 @@
+"""The marketplace vocabulary: FEP-0837 proposals with ValueFlows terms.
+
+Offers, needs and solidarity requests are ``["Note", "Proposal"]`` objects, so
+Mastodon shows them as ordinary posts while coopfed peers read ``purpose``,
+``publishes`` and the ``coop:`` extension terms.  Every term is defined inline
+(``proposal_context``): no peer ever has to fetch a context document, though
+the node serves one at its namespace IRI for humans and JSON-LD tools.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from federation.jsonld import build_context
+
+VF_NAMESPACE = "https://w3id.org/valueflows/ont/vf#"
+# coopfed's own terms live in one project namespace, the same on every node.
+COOP_NAMESPACE = "https://w3id.org/coopfed/ns#"
+# Resource kinds named by a word ("flour") share one IRI space, so that an
+# offer of flour on one node matches a need of flour on another.
+RESOURCE_BASE = "https://w3id.org/coopfed/resource/"
+
+KINDS = ("offer", "need", "solidarity")
+PURPOSE_OF_KIND = {"offer": "offer", "need": "request", "solidarity": "request"}
+KIND_TAGS = {"offer": "CoopOffer", "need": "CoopNeed", "solidarity": "MutualAid"}
+GENERIC_TAGS = frozenset(t.lower() for t in KIND_TAGS.values())
+
+# ValueFlows actions a proposal may publish.
+ACTIONS = frozenset({"deliverService", "transfer", "work", "use", "transferCustody"})
+
+# Units, by their OM2 names ("one" counts things: money, volunteers, pieces).
+UNITS = frozenset(
+    {
+        "one",
+        "hour",
+        "day",
+        "week",
+        "month",
+        "kilogram",
+        "gram",
+        "tonne",
+        "litre",
+        "metre",
+        "squareMetre",
+        "cubicMetre",
+        "kilowattHour",
+    }
+)
+UNIT_LABELS = {
+    "one": "",
+    "hour": "h",
+    "day": "days",
+    "week": "weeks",
+    "month": "months",
+    "kilogram": "kg",
+    "gram": "g",
+    "tonne": "t",
+    "litre": "l",
+    "metre": "m",
+    "squareMetre": "m²",
+    "cubicMetre": "m³",
+    "kilowattHour": "kWh",
+}
+
+# Currencies as resource specifications (Wikidata items), as FEP-0837 suggests.
+CURRENCIES = {
+    "EUR": "https://www.wikidata.org/wiki/Q4916",
+    "USD": "https://www.wikidata.org/wiki/Q4917",
+    "GBP": "https://www.wikidata.org/wiki/Q25224",
+    "CHF": "https://www.wikidata.org/wiki/Q25344",
+    "CAD": "https://www.wikidata.org/wiki/Q1104069",
+    "SEK": "https://www.wikidata.org/wiki/Q122922",
+}
+CURRENCY_OF_URI = {uri: code for code, uri in CURRENCIES.items()}
+CURRENCY_SYMBOLS = {"EUR": "€", "USD": "$", "GBP": "£"}
+
+VF_TERMS = (
+    "Proposal",
+    "Intent",
+    "Agreement",
+    "Commitment",
+    "EconomicEvent",
+    "purpose",
+    "publishes",
+    "reciprocal",
+    "unitBased",
+    "action",
+    "resourceConformsTo",
+    "resourceQuantity",
+    "effortQuantity",
+    "availableQuantity",
+    "minimumQuantity",
+    "hasUnit",
+    "hasNumericalValue",
+    "hasEnd",
+    "due",
+    "finished",
+    "stipulates",
+    "stipulatesReciprocal",
+    "satisfies",
+    "fulfills",
+    "provider",
+    "receiver",
+    "hasPointInTime",
+)
+COOP_TERMS = ("proposalKind", "pledgedQuantity", "receivedQuantity", "agreementStatus")
+
+
+def coop_terms() -> dict[str, Any]:
+    """Inline definitions of the ValueFlows and coopfed terms."""
+    terms: dict[str, Any] = {"vf": VF_NAMESPACE, "coop": COOP_NAMESPACE}
+    terms.update({t: f"vf:{t}" for t in VF_TERMS})
+    terms.update({t: f"coop:{t}" for t in COOP_TERMS})
+    return terms
+
+
+def proposal_context() -> list[Any]:
+    """The ``@context`` of every marketplace activity a node sends."""
+    return build_context(coop_terms())
+
+
+def namespace_document() -> dict[str, Any]:
+    """The JSON-LD context document of the coopfed namespace (served at ``/ns``)."""
+    return {"@context": coop_terms()}
+
+
+def resource_uri(word_or_uri: str) -> str:
+    """A resource kind: a URL stays as it is, a word becomes a shared IRI."""
+    if word_or_uri.startswith(("http://", "https://", "urn:")):
+        return word_or_uri
+    slug = "-".join(word_or_uri.lower().split())
+    return RESOURCE_BASE + slug
+
+
+def currency_uri(code: str) -> str:
+    code = code.upper()
+    return CURRENCIES.get(code, f"urn:iso:std:iso:4217:{code}")
+
+
+def currency_code(uri: str) -> str:
+    if uri in CURRENCY_OF_URI:
+        return CURRENCY_OF_URI[uri]
+    return uri.rsplit(":", 1)[-1] if uri.startswith("urn:iso:std:iso:4217:") else ""
+
+
+def format_amount(value: Decimal, unit: str, currency: str | None = None) -> str:
+    text = f"{value.normalize():,f}" if value == value.to_integral() else f"{value:,.2f}"
+    if currency:
+        symbol = CURRENCY_SYMBOLS.get(currency)
+        return f"{symbol}{text}" if symbol else f"{text} {currency}"
+    label = UNIT_LABELS.get(unit, unit)
+    return f"{text} {label}".strip()

@@ -1,0 +1,293 @@
+"""Marketplace activities from peers: proposals, offers, and the exchange steps.
+
+Each handler first decides whether the activity is a marketplace one; if not,
+it hands it to the follow or content handler.  Exchange steps go through the
+state machine (``federation/exchange.py``): a step that the state or the
+sender does not allow is refused, logged on the exchange, and never applied.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any, NoReturn
+from urllib.parse import urlsplit
+
+from federation.context import NodeContext
+from federation.exchange import IllegalTransition, next_state
+from federation.jsonld import get_id, has_type
+from federation.store import Exchange, InboxActivity, LocalActor
+from inbox import content, follow
+from inbox.errors import Refused
+from outbox import market
+from outbox.matching import record_matches
+from outbox.proposals import InvalidProposal, is_proposal, parse_proposal
+
+
+def _same_host(a: str, b: str) -> bool:
+    return (urlsplit(a).hostname or "").lower() == (urlsplit(b).hostname or "").lower()
+
+
+def _quantity(commitment: Any) -> tuple[str | None, Decimal | None]:
+    if not isinstance(commitment, dict):
+        return None, None
+    measure = commitment.get("resourceQuantity")
+    if not isinstance(measure, dict):
+        return None, None
+    try:
+        value = Decimal(str(measure.get("hasNumericalValue")))
+    except ArithmeticError:
+        return None, None
+    if not value.is_finite() or value <= 0 or value > Decimal("1e12"):
+        return None, None
+    unit = measure.get("hasUnit")
+    return (unit if isinstance(unit, str) else None), value
+
+
+async def _local_owner(node: NodeContext, url: str) -> LocalActor | None:
+    username = node.urls.local_username(url)
+    return await node.store.get_local_actor(username) if username else None
+
+
+async def _refuse(
+    node: NodeContext, item: InboxActivity, exchange: Exchange, event: str, reason: str
+) -> NoReturn:
+    """Refuse a step by a party that may not take it: logged on the exchange, never applied."""
+    await node.store.log_refused_event(
+        exchange, event=event, by_actor=item.actor, activity_id=item.activity_id, reason=reason
+    )
+    raise Refused(reason)
+
+
+async def _step(
+    node: NodeContext, item: InboxActivity, exchange: Exchange, event: str, by: str, **changes: Any
+) -> tuple[str, Exchange | None]:
+    """Apply one exchange step from a peer, or refuse and log it."""
+    try:
+        target = next_state(exchange.state, event, by)
+    except IllegalTransition as exc:
+        if (
+            exchange.state
+            == {
+                "accept": "accepted",
+                "reject": "rejected",
+                "withdraw": "withdrawn",
+                "cancel": "cancelled",
+                "complete": "completed",
+            }[event]
+        ):
+            return f"ignored: already {exchange.state}", None
+        await node.store.log_refused_event(
+            exchange,
+            event=event,
+            by_actor=item.actor,
+            activity_id=item.activity_id,
+            reason=str(exc),
+        )
+        raise Refused(str(exc)) from exc
+    moved = await node.store.move_exchange(
+        exchange,
+        event=event,
+        to_state=target,
+        by_actor=item.actor,
+        activity_id=item.activity_id,
+        **changes,
+    )
+    if moved is None:
+        raise Refused("the exchange changed meanwhile")
+    return f"exchange {moved.id} {target}", moved
+
+
+# -- proposals and conversation ------------------------------------------------
+
+
+async def _ingest(node: NodeContext, item: InboxActivity, obj: dict[str, Any]) -> str:
+    try:
+        spec = parse_proposal(obj)
+    except InvalidProposal as exc:
+        return f"stored as a post; not a readable proposal ({exc})"
+    stored = await node.store.get_object(str(obj["id"]))
+    if stored is None or stored.deleted_at is not None:
+        return "ignored: not stored"
+    published = stored.published or node.clock()
+    record = market.record_of(
+        spec,
+        uri=stored.uri,
+        local=False,
+        attributed_to=item.actor,
+        body=obj,
+        published=published,
+        updated=stored.updated,
+        status="closed" if spec.closed else "open",
+    )
+    outcome = await node.store.upsert_proposal(record)
+    proposal = await node.store.get_proposal(stored.uri)
+    matches = await record_matches(node, proposal) if proposal is not None else 0
+    return f"proposal {outcome}" + (f", {matches} match(es)" if matches else "")
+
+
+async def handle_create(node: NodeContext, item: InboxActivity) -> str:
+    inner = item.body.get("object")
+    if isinstance(inner, dict) and has_type(inner, "Document") and inner.get("name") == "Receipt":
+        return await _handle_receipt(node, item, inner)
+    outcome = await content.handle_create(node, item)
+    if outcome == "stored" and isinstance(inner, dict) and is_proposal(inner):
+        return await _ingest(node, item, inner)
+    return outcome
+
+
+async def handle_update(node: NodeContext, item: InboxActivity) -> str:
+    inner = item.body.get("object")
+    if isinstance(inner, dict) and has_type(inner, "Agreement"):
+        return await _handle_agreement_update(node, item, inner)
+    outcome = await content.handle_update(node, item)
+    if outcome == "updated" and isinstance(inner, dict) and is_proposal(inner):
+        return await _ingest(node, item, inner)
+    return outcome
+
+
+async def handle_delete(node: NodeContext, item: InboxActivity) -> str:
+    outcome = await content.handle_delete(node, item)
+    object_id = get_id(item.body.get("object"))
+    if outcome == "deleted" and object_id:
+        await node.store.set_proposal_status(object_id, "deleted", None, node.clock())
+    return outcome
+
+
+# -- the exchange --------------------------------------------------------------
+
+
+async def handle_offer(node: NodeContext, item: InboxActivity) -> str:
+    agreement = item.body.get("object")
+    if not isinstance(agreement, dict) or not has_type(agreement, "Agreement"):
+        return "ignored: Offer of something else than an Agreement"
+    stipulates = agreement.get("stipulates")
+    satisfies = get_id(stipulates.get("satisfies")) if isinstance(stipulates, dict) else None
+    proposal_uri = (satisfies or "").split("#")[0] or get_id(item.body.get("inReplyTo"))
+    if not proposal_uri or not node.urls.is_local(proposal_uri):
+        return "ignored: not an answer to one of our proposals"
+    proposal = await node.store.get_proposal(proposal_uri)
+    owner = await _local_owner(node, proposal.attributed_to) if proposal else None
+    if proposal is None or owner is None:
+        raise Refused("no such proposal")
+    if proposal.status != "open" or (proposal.deadline and proposal.deadline < node.clock()):
+        raise Refused("the proposal is closed")
+    unit, quantity = _quantity(stipulates)
+    if quantity is None:
+        raise Refused("the offer has no positive quantity")
+    pledge = proposal.kind == "solidarity"
+    _, reciprocal = _quantity(agreement.get("stipulatesReciprocal"))
+    message = item.body.get("content")
+    exchange = await node.store.create_exchange(
+        offer_id=item.activity_id,
+        proposal_uri=proposal.uri,
+        proposer=proposal.attributed_to,
+        responder=item.actor,
+        role="proposer",
+        state="offered",
+        pledge=pledge,
+        quantity=quantity,
+        unit=unit or proposal.unit,
+        reciprocal_quantity=None if pledge else reciprocal,
+        reciprocal_unit=None if pledge or reciprocal is None else "one",
+        message=message[:2000] if isinstance(message, str) else "",
+        offer=item.body,
+    )
+    if exchange is None:
+        return "ignored: offer already recorded"
+    rules = await market.rules(node)
+    if (pledge and rules["auto_accept_pledges"]) or (not pledge and rules["auto_accept_offers"]):
+        await market.accept(node, owner, exchange.id)
+        return f"exchange {exchange.id} offered and accepted by rule"
+    return f"exchange {exchange.id} offered"
+
+
+async def handle_accept(node: NodeContext, item: InboxActivity) -> str:
+    object_id = get_id(item.body.get("object"))
+    exchange = await node.store.find_exchange(offer_id=object_id) if object_id else None
+    if exchange is None:
+        return await follow.handle_accept(node, item)
+    if exchange.role != "responder" or item.actor != exchange.proposer:
+        await _refuse(node, item, exchange, "accept", "only the proposer may accept this offer")
+    result = item.body.get("result")
+    agreement_uri = get_id(result)
+    if (
+        not isinstance(result, dict)
+        or not agreement_uri
+        or not _same_host(agreement_uri, item.actor)
+    ):
+        await _refuse(
+            node, item, exchange, "accept", "an Accept needs the Agreement, on the proposer's host"
+        )
+    outcome, _ = await _step(
+        node, item, exchange, "accept", "proposer", agreement=result, agreement_uri=agreement_uri
+    )
+    return outcome
+
+
+async def handle_reject(node: NodeContext, item: InboxActivity) -> str:
+    object_id = get_id(item.body.get("object"))
+    exchange = None
+    if object_id:
+        exchange = await node.store.find_exchange(offer_id=object_id, agreement_uri=object_id)
+    if exchange is None:
+        return await follow.handle_reject(node, item)
+    if object_id == exchange.offer_id:
+        if exchange.role != "responder" or item.actor != exchange.proposer:
+            await _refuse(node, item, exchange, "reject", "only the proposer may reject this offer")
+        outcome, _ = await _step(node, item, exchange, "reject", "proposer")
+        return outcome
+    # A Reject of the agreement: the responder calls an accepted exchange off.
+    if exchange.role != "proposer" or item.actor != exchange.responder:
+        await _refuse(
+            node, item, exchange, "cancel", "only the responder may call this agreement off"
+        )
+    outcome, moved = await _step(node, item, exchange, "cancel", "responder")
+    owner = await _local_owner(node, exchange.proposer)
+    if moved is not None and owner is not None:
+        await market.send_cancellation(node, owner, moved)
+    return outcome
+
+
+async def handle_undo(node: NodeContext, item: InboxActivity) -> str:
+    object_id = get_id(item.body.get("object"))
+    exchange = await node.store.find_exchange(offer_id=object_id) if object_id else None
+    if exchange is None:
+        return await content.handle_undo(node, item)
+    if exchange.role != "proposer" or item.actor != exchange.responder:
+        await _refuse(node, item, exchange, "withdraw", "only the responder may withdraw its offer")
+    outcome, _ = await _step(node, item, exchange, "withdraw", "responder")
+    return outcome
+
+
+async def _handle_agreement_update(
+    node: NodeContext, item: InboxActivity, agreement: dict[str, Any]
+) -> str:
+    agreement_uri = get_id(agreement)
+    exchange = (
+        await node.store.find_exchange(agreement_uri=agreement_uri) if agreement_uri else None
+    )
+    if exchange is None:
+        return "ignored: unknown agreement"
+    status = agreement.get("agreementStatus")
+    event = {"cancelled": "cancel", "completed": "complete"}.get(str(status))
+    if exchange.role != "responder" or item.actor != exchange.proposer:
+        await _refuse(
+            node, item, exchange, event or "update", "only the agreement's owner may update it"
+        )
+    if event is None:
+        return f"ignored: agreement status {status!r}"
+    outcome, _ = await _step(node, item, exchange, event, "proposer", agreement=agreement)
+    return outcome
+
+
+async def _handle_receipt(node: NodeContext, item: InboxActivity, receipt: dict[str, Any]) -> str:
+    agreement_uri = get_id(receipt.get("context"))
+    exchange = (
+        await node.store.find_exchange(agreement_uri=agreement_uri) if agreement_uri else None
+    )
+    if exchange is None:
+        return "ignored: receipt of an unknown agreement"
+    if exchange.role != "responder" or item.actor != exchange.proposer:
+        await _refuse(node, item, exchange, "complete", "only the agreement's owner may confirm it")
+    outcome, _ = await _step(node, item, exchange, "complete", "proposer", receipt=receipt)
+    return outcome

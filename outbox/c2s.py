@@ -1,0 +1,420 @@
+"""Client-to-server input, API tokens, and the admin's JSON views of the market.
+
+``proposal_fields`` maps what a client POSTs to the outbox (coopfed's simple
+form or a FEP-0837 object) onto the raw dict of ``validate_spec``;
+``offer_fields`` does the same for a response (``Offer``).  Both are pure and
+raise ``InvalidProposal`` naming the field.  ``*_json`` are the shapes of
+``/api/*`` and of the CLI's ``--json``.  API tokens are random and stored only
+as their SHA-256.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from federation.context import NodeContext
+from federation.exchange import STATES
+from federation.jsonld import as_list, get_id, has_type
+from federation.store import Exchange, LocalActor, Match, Proposal
+from federation.vocab import KINDS, UNIT_LABELS, currency_code
+from outbox.proposals import InvalidProposal, plain_text
+
+MAX_MESSAGE = 2000
+MAX_AMOUNT = Decimal("1e12")  # what a peer's inbox accepts in an Offer
+HTML_RE = re.compile(r"<(p|br|a|strong|em|b|i|ul|ol|li|span|h[1-6])\b[^>]*>", re.IGNORECASE)
+
+# -- API tokens -----------------------------------------------------------------
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+async def issue_token(node: NodeContext, actor: LocalActor, name: str) -> tuple[int, str]:
+    """A new bearer token for ``actor``: (id, token).  Only its hash is kept."""
+    token = secrets.token_urlsafe(32)
+    token_id = await node.store.add_token(actor.id, name, hash_token(token))
+    return token_id, token
+
+
+# -- client input -----------------------------------------------------------------
+
+
+def number(field: str, value: Any) -> Decimal | None:
+    """A non-negative finite amount from JSON or the command line; None when absent."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float, str, Decimal)):
+        raise InvalidProposal(field, "must be a number")
+    try:
+        amount = Decimal(str(value).strip())
+    except InvalidOperation as exc:
+        raise InvalidProposal(field, "must be a number") from exc
+    if not amount.is_finite():
+        raise InvalidProposal(field, "must be a finite number")
+    if amount < 0:
+        raise InvalidProposal(field, "must not be negative")
+    if amount > MAX_AMOUNT:
+        raise InvalidProposal(field, "is too large")
+    return amount
+
+
+def text_of(field: str, value: Any) -> str:
+    """Plain text from a client: HTML (as in a FEP-0837 ``content``) is reduced to text."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise InvalidProposal(field, "must be text")
+    return plain_text(value) if HTML_RE.search(value) else value
+
+
+def _object(obj: dict[str, Any], key: str) -> dict[str, Any]:
+    value = obj.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise InvalidProposal(key, "must be an object")
+    return value
+
+
+def _measure(field: str, value: Any) -> tuple[Any, str | None]:
+    """A number, or a Measure ``{hasUnit, hasNumericalValue}``: (number, unit)."""
+    if isinstance(value, dict):
+        unit = value.get("hasUnit")
+        if unit is not None and not isinstance(unit, str):
+            raise InvalidProposal(field, "hasUnit must be a unit name")
+        return value.get("hasNumericalValue"), unit
+    return value, None
+
+
+def is_proposal_input(obj: dict[str, Any]) -> bool:
+    return has_type(obj, "Proposal") or any(
+        key in obj for key in ("proposalKind", "kind", "purpose", "publishes")
+    )
+
+
+def kind_of(obj: dict[str, Any]) -> Any:
+    """The kind a client names (``proposalKind``/``kind``), else the FEP ``purpose``."""
+    explicit = obj.get("proposalKind", obj.get("kind"))
+    if explicit is not None:
+        return explicit
+    return {"offer": "offer", "request": "need"}.get(str(obj.get("purpose")))
+
+
+def proposal_fields(obj: dict[str, Any]) -> dict[str, Any]:
+    """The fields a client gave, as ``validate_spec`` names them (absent ones left out).
+
+    ``kind`` is only taken from ``proposalKind``/``kind`` here: an Update of a
+    solidarity request carries ``purpose: request`` too (see ``kind_of``).
+    """
+    fields: dict[str, Any] = {}
+    explicit = obj.get("proposalKind", obj.get("kind"))
+    if explicit is not None:
+        fields["kind"] = explicit
+    for key in ("name", "title"):
+        if key in obj:
+            fields["title"] = obj[key]
+    if "details" in obj:
+        fields["details"] = text_of("details", obj["details"])
+    elif "content" in obj:
+        fields["details"] = text_of("content", obj["content"])
+    primary = _object(obj, "publishes")
+    reciprocal = _object(obj, "reciprocal")
+    # What is offered or asked: the simple fields win over the Intent's.
+    measure_key = "resourceQuantity" if "resourceQuantity" in primary else "effortQuantity"
+    if "quantity" in obj:
+        value, unit = _measure("quantity", obj["quantity"])
+        fields["quantity"] = value
+        if unit is not None:
+            fields["unit"] = unit
+    elif measure_key in primary:
+        if not isinstance(primary[measure_key], dict):
+            raise InvalidProposal("publishes", f"{measure_key} must be a Measure")
+        value, unit = _measure("publishes", primary[measure_key])
+        if obj.get("unitBased") is True:
+            # FEP-0837: the Intent is one unit at the price; the total is available.
+            value, _ = _measure("publishes", primary.get("availableQuantity"))
+        if value is not None:
+            fields["quantity"] = value
+        if unit is not None:
+            fields["unit"] = unit
+    if "unit" in obj:
+        fields["unit"] = obj["unit"]
+    if "action" in obj:
+        fields["action"] = obj["action"]
+    elif "action" in primary:
+        fields["action"] = primary["action"]
+    if "resource" in obj:
+        fields["resource"] = obj["resource"]
+    elif "resourceConformsTo" in primary:
+        conforms = get_id(primary["resourceConformsTo"])
+        if conforms and currency_code(conforms):
+            fields["currency"] = currency_code(conforms)  # a fund: money is the resource
+        elif conforms:
+            fields["resource"] = conforms
+    # What is asked in return.
+    if "price" in obj:
+        fields["price"], _ = _measure("price", obj["price"])
+    elif isinstance(reciprocal.get("resourceQuantity"), dict):
+        value, _ = _measure("reciprocal", reciprocal["resourceQuantity"])
+        if value is not None:
+            fields["price"] = value
+    if "currency" in obj:
+        fields["currency"] = obj["currency"]
+    elif "resourceConformsTo" in reciprocal:
+        conforms = get_id(reciprocal["resourceConformsTo"]) or ""
+        if not currency_code(conforms):
+            raise InvalidProposal("reciprocal", "resourceConformsTo must name a currency")
+        fields["currency"] = currency_code(conforms)
+    for key in ("deadline", "hasEnd"):
+        if key in obj:
+            fields["deadline"] = obj[key]
+            break
+    else:
+        if "due" in primary:
+            fields["deadline"] = primary["due"]
+    if "tags" in obj:
+        fields["tags"] = obj["tags"]
+    elif "tag" in obj:
+        names = []
+        for tag in as_list(obj["tag"]):
+            if isinstance(tag, str):
+                names.append(tag)
+            elif isinstance(tag, dict) and has_type(tag, "Hashtag"):
+                names.append(str(tag.get("name", "")))
+        fields["tags"] = names
+    return fields
+
+
+def wants_close(obj: dict[str, Any]) -> bool:
+    """An Update that marks the proposal finished (``finished`` or ``publishes.finished``)."""
+    primary = obj.get("publishes")
+    return obj.get("finished") is True or (
+        isinstance(primary, dict) and primary.get("finished") is True
+    )
+
+
+def offer_fields(activity: dict[str, Any]) -> tuple[str, Decimal, Decimal | None, str]:
+    """A response from a client: (proposal URI, quantity, reciprocal amount, message).
+
+    Either ``Offer{object: Agreement{stipulates, stipulatesReciprocal}, inReplyTo}``
+    or the simple ``Offer{inReplyTo, quantity, price, content}``.
+    """
+    agreement = activity.get("object")
+    if agreement is not None and not (
+        isinstance(agreement, dict) and has_type(agreement, "Agreement")
+    ):
+        raise InvalidProposal("object", "an Offer carries an Agreement")
+    agreement = agreement or {}
+    primary = _object(agreement, "stipulates")
+    reciprocal = _object(agreement, "stipulatesReciprocal")
+    proposal = get_id(activity.get("inReplyTo"))
+    if not proposal:
+        satisfies = get_id(primary.get("satisfies"))
+        proposal = satisfies.split("#")[0] if satisfies else None
+    if not proposal:
+        raise InvalidProposal("inReplyTo", "must name the proposal you answer")
+    if "quantity" in activity:
+        raw_quantity, _ = _measure("quantity", activity["quantity"])
+    else:
+        raw_quantity, _ = _measure("quantity", primary.get("resourceQuantity"))
+    quantity = number("quantity", raw_quantity)
+    if quantity is None or quantity == 0:
+        raise InvalidProposal("quantity", "is required and must be above 0")
+    if "price" in activity:
+        raw_price, _ = _measure("price", activity["price"])
+    else:
+        raw_price, _ = _measure("price", reciprocal.get("resourceQuantity"))
+    price = number("price", raw_price)
+    message = text_of("content", activity.get("content", activity.get("message")))
+    if len(message) > MAX_MESSAGE:
+        raise InvalidProposal("content", f"is longer than {MAX_MESSAGE} characters")
+    return proposal, quantity, price, message.strip()
+
+
+# -- views ------------------------------------------------------------------------
+
+
+def amount_text(value: Decimal | None) -> str | None:
+    """A decimal as plain text ("200", "2.5"), never in exponent notation."""
+    if value is None:
+        return None
+    return format(value.normalize() if value == value.to_integral() else value, "f")
+
+
+def effective_status(p: Proposal, now: datetime) -> str:
+    """A proposal past its deadline shows as closed, even before its close job ran."""
+    if p.status == "open" and p.deadline is not None and p.deadline < now:
+        return "closed"
+    return p.status
+
+
+def proposal_json(p: Proposal, now: datetime) -> dict[str, Any]:
+    return {
+        "uri": p.uri,
+        "coop": p.attributed_to,
+        "local": p.local,
+        "kind": p.kind,
+        "title": p.title,
+        "details": p.details,
+        "action": p.action,
+        "resource": p.resource,
+        "quantity": amount_text(p.quantity),
+        "unit": p.unit,
+        "price": amount_text(p.price),
+        "currency": p.currency,
+        "tags": list(p.tags),
+        "deadline": p.deadline.isoformat() if p.deadline else None,
+        "status": effective_status(p, now),
+        "pledged": amount_text(p.pledged),
+        "received": amount_text(p.received),
+        "published": p.published.isoformat(),
+        "updated": p.updated.isoformat() if p.updated else None,
+    }
+
+
+def exchange_json(e: Exchange, events: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "id": e.id,
+        "role": e.role,
+        "state": e.state,
+        "counterparty": e.responder if e.role == "proposer" else e.proposer,
+        "proposal": e.proposal_uri,
+        "proposer": e.proposer,
+        "responder": e.responder,
+        "pledge": e.pledge,
+        "quantity": amount_text(e.quantity),
+        "unit": e.unit,
+        "reciprocal": amount_text(e.reciprocal_quantity),
+        "message": e.message,
+        "offer": e.offer_id,
+        "agreement": e.agreement_uri,
+        "created_at": e.created_at.isoformat(),
+        "updated_at": e.updated_at.isoformat(),
+    }
+    if events is not None:
+        data["events"] = [
+            {
+                "event": ev["event"],
+                "from": ev["from_state"],
+                "to": ev["to_state"],
+                "by": ev["by_actor"],
+                "activity": ev["activity_id"],
+                "refused": ev["refused"],
+                "at": ev["at"].isoformat(),
+            }
+            for ev in events
+        ]
+    return data
+
+
+def respond_command(theirs: Proposal, ours: Proposal | None) -> str:
+    """The one command that answers ``theirs`` (a match), with a sensible amount."""
+    quantity = theirs.quantity or (ours.quantity if ours else None) or Decimal(1)
+    if ours is not None and ours.quantity and theirs.quantity:
+        quantity = min(ours.quantity, theirs.quantity)
+    command = f"coopfed respond {theirs.uri} --quantity {amount_text(quantity)}"
+    if theirs.kind != "solidarity" and theirs.price is not None:
+        total = theirs.price * quantity if (theirs.unit or "one") != "one" else theirs.price
+        command += f" --price {amount_text(total)}"
+    return command
+
+
+def match_json(
+    m: Match, ours: Proposal | None, theirs: Proposal | None, now: datetime
+) -> dict[str, Any]:
+    open_ = theirs is not None and effective_status(theirs, now) == "open"
+    return {
+        "id": m.id,
+        "reason": m.reason,
+        "created_at": m.created_at.isoformat(),
+        "ours": proposal_json(ours, now) if ours else {"uri": m.our_proposal},
+        "theirs": proposal_json(theirs, now) if theirs else {"uri": m.their_proposal},
+        "respond": respond_command(theirs, ours) if open_ and theirs else None,
+    }
+
+
+def amount_label(value: Decimal | None, unit: str | None) -> str:
+    if value is None:
+        return "-"
+    label = UNIT_LABELS.get(unit or "one", unit or "")
+    return f"{amount_text(value)} {label}".strip()
+
+
+# -- queries shared by /api/* and the CLI ---------------------------------------------
+
+STATUSES = ("open", "closed")
+
+
+async def coop_url(node: NodeContext, text: str) -> str | None:
+    """An actor URL from a URL or a ``user@host`` handle the node knows; None if unknown."""
+    if text.startswith(("http://", "https://")):
+        return text
+    user, _, host = text.lstrip("@").removeprefix("acct:").partition("@")
+    if not user or not host:
+        return None
+    if host.lower() == node.urls.domain.lower():
+        return node.urls.actor(user)
+    found = await node.store.find_remote_actor_by_handle(user, host.lower())
+    return found.uri if found else None
+
+
+async def market_view(
+    node: NodeContext,
+    *,
+    kind: str | None = None,
+    tag: str | None = None,
+    text: str | None = None,
+    coop: str | None = None,
+    status: str | None = None,
+    limit: int = 100,
+) -> list[dict[str, Any]]:
+    """The market, filtered; raises InvalidProposal naming a bad filter."""
+    if kind is not None and kind not in KINDS:
+        raise InvalidProposal("kind", f"must be one of {', '.join(KINDS)}")
+    if status is not None and status not in STATUSES:
+        raise InvalidProposal("status", f"must be one of {', '.join(STATUSES)}")
+    if not 1 <= limit <= 500:
+        raise InvalidProposal("limit", "must be between 1 and 500")
+    coop_uri = None
+    if coop:
+        coop_uri = await coop_url(node, coop)
+        if coop_uri is None:
+            return []
+    now = node.clock()
+    rows = await node.store.search_proposals(
+        kind=kind,
+        tag=tag.lstrip("#").lower() if tag else None,
+        text=text or None,
+        coop=coop_uri,
+        status=status,
+        now=now,
+        limit=limit,
+    )
+    return [proposal_json(p, now) for p in rows]
+
+
+async def matches_view(node: NodeContext) -> list[dict[str, Any]]:
+    now = node.clock()
+    items = []
+    for m in await node.store.list_matches():
+        ours = await node.store.get_proposal(m.our_proposal)
+        theirs = await node.store.get_proposal(m.their_proposal)
+        if ours is None or theirs is None or "deleted" in (ours.status, theirs.status):
+            continue
+        items.append(match_json(m, ours, theirs, now))
+    return items
+
+
+async def exchanges_view(node: NodeContext, state: str | None = None) -> list[dict[str, Any]]:
+    if state is not None and state not in STATES:
+        raise InvalidProposal("state", f"must be one of {', '.join(STATES)}")
+    return [
+        exchange_json(e, await node.store.exchange_events(e.id))
+        for e in await node.store.list_exchanges(state=state)
+    ]
