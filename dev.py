@@ -4,6 +4,8 @@
     python3 dev.py run  [coopfed run options]   start a node at http://127.0.0.1:8080
     python3 dev.py test [pytest options]        lint, type-check and run the whole suite
     python3 dev.py coopfed COMMAND ...          any other coopfed command
+    python3 dev.py bench NAME [options]         a benchmark: inbox, fanout, latency,
+                                                footprint, soak or all (see README.md)
 
 The first call creates ``.venv`` and installs coopfed into it (with the test
 tools for ``test``); later calls reinstall only when pyproject.toml changed.
@@ -78,6 +80,14 @@ def main(argv: list[str]) -> int:
     if command == "coopfed":
         ensure_venv("")
         os.execv(BIN / "coopfed", [str(BIN / "coopfed"), *rest])
+    if command == "bench":
+        ensure_venv("")
+        names = ("inbox", "fanout", "latency", "footprint", "soak", "all")
+        if not rest or rest[0] not in names:
+            say(f"bench NAME [options]: NAME is one of {', '.join(names)}")
+            return 2
+        script = ROOT / "bench" / ("run_all.py" if rest[0] == "all" else f"{rest[0]}.py")
+        return subprocess.run([str(PYTHON), str(script), *rest[1:]], cwd=ROOT).returncode
     if command == "test":
         ensure_venv("[test]")
         say("ruff")

@@ -52,7 +52,8 @@ def build_page(
 def parse_page_number(raw: str | None) -> int | None:
     if raw is None:
         return None
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE:
+    # isascii: str.isdigit() is true of "²" and "١" too, which int() refuses or reads.
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_PAGE:
         raise ApiError(400, "page must be a number from 1", reason="bad_page")
     return int(raw)
 
@@ -88,7 +89,8 @@ async def outbox_collection(
     raw_before = request.query.get("before")
     before: int | None = None
     if raw_before is not None:
-        if not raw_before.isdigit():
+        # A bigint: a longer number would make PostgreSQL refuse the query (a 500).
+        if not (raw_before.isascii() and raw_before.isdigit()) or len(raw_before) > 18:
             raise ApiError(400, "before must be a number", reason="bad_page")
         before = int(raw_before)
     rows = await node.store.list_outbox(actor.id, before_seq=before, limit=PAGE_SIZE + 1)

@@ -78,6 +78,19 @@ def build_actor(actor: LocalActor, urls: Urls) -> dict[str, Any]:
     return document
 
 
+def build_tombstone(actor: LocalActor, urls: Urls) -> dict[str, Any]:
+    """What a deleted actor's URL answers (with 410 Gone)."""
+    document: dict[str, Any] = {
+        "@context": build_context(),
+        "id": urls.actor(actor.username),
+        "type": "Tombstone",
+        "formerType": "Organization" if actor.kind == "coop" else "Person",
+    }
+    if actor.deleted_at is not None:
+        document["deleted"] = isoformat(actor.deleted_at)
+    return document
+
+
 def build_instance_actor(actor: LocalActor, urls: Urls) -> dict[str, Any]:
     """The node's own actor: it signs background fetches, and is served unsigned."""
     return {

@@ -5,20 +5,48 @@ fetched, an actor type, an inbox, a username).  ``fetch_actor`` and
 ``fetch_key`` do the I/O: the cache first, then a GET signed by our instance
 actor.  A key is refetched only when asked (after a signature failed), so a
 peer that rotates its key is followed, but nobody can make us fetch in a loop.
+Keys are also kept in memory for ``KEY_MEMORY_SECONDS`` (by keyId, per node), so
+that a busy inbox does not read the same row for every request.
 """
 
 from __future__ import annotations
 
+import time
+from collections import OrderedDict
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urldefrag, urlsplit
+from weakref import WeakKeyDictionary
 
 from federation.client import FetchError
 from federation.context import NodeContext
 from federation.jsonld import ACTOR_TYPES, AS_CONTEXT, as_list, first_type, get_id
-from federation.store import RemoteActor
+from federation.store import RemoteActor, Store
 
 STALE_AFTER = timedelta(days=1)
+KEY_MEMORY_SECONDS = 60.0
+KEY_MEMORY_SIZE = 2048
+
+# keyId -> (monotonic time stored, actor), one map per node (its store).
+_remembered: WeakKeyDictionary[Store, OrderedDict[str, tuple[float, RemoteActor]]] = (
+    WeakKeyDictionary()
+)
+
+
+def _recall(node: NodeContext, key_id: str) -> RemoteActor | None:
+    keys = _remembered.get(node.store)
+    hit = keys.get(key_id) if keys is not None else None
+    if hit is None or time.monotonic() - hit[0] > KEY_MEMORY_SECONDS:
+        return None
+    return hit[1]
+
+
+def _remember(node: NodeContext, key_id: str, actor: RemoteActor) -> None:
+    keys = _remembered.setdefault(node.store, OrderedDict())
+    keys.pop(key_id, None)
+    keys[key_id] = (time.monotonic(), actor)
+    while len(keys) > KEY_MEMORY_SIZE:
+        keys.popitem(last=False)
 
 
 class InvalidActor(Exception):
@@ -121,8 +149,12 @@ async def fetch_key(node: NodeContext, key_id: str, *, refresh: bool = False) ->
     either way the owner's ``publicKey.id`` must be ``key_id``.
     """
     if not refresh:
+        remembered = _recall(node, key_id)
+        if remembered is not None:
+            return remembered
         cached = await node.store.get_remote_actor_by_key_id(key_id)
         if cached is not None and cached.public_key_pem:
+            _remember(node, key_id, cached)
             return cached
     key_url = urldefrag(key_id)[0]
     signer = await node.instance_signer()
@@ -140,6 +172,7 @@ async def fetch_key(node: NodeContext, key_id: str, *, refresh: bool = False) ->
     if actor.key_id != key_id or not actor.public_key_pem:
         raise InvalidActor(key_url, "the actor does not claim this key")
     await node.store.upsert_remote_actor(actor)
+    _remember(node, key_id, actor)
     return actor
 
 

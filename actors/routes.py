@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from actors import board, collections, nodeinfo, pages, webfinger
-from actors.local import build_actor
+from actors.local import build_actor, build_tombstone
 from federation.context import NODE
 from federation.errors import ApiError, json_response
 from federation.jsonld import AP_CONTENT_TYPE, build_context
@@ -35,18 +35,23 @@ def activity_json(data: object, *, status: int = 200) -> web.Response:
     return response
 
 
-async def _actor_or_404(request: web.Request) -> LocalActor:
+async def _actor_or_404(request: web.Request, *, deleted: bool = False) -> LocalActor:
+    """The local actor the path names; 404, or 410 once deleted (unless ``deleted``)."""
     node = request.app[NODE]
     username = request.match_info["username"]
     actor = await node.store.get_local_actor(username)
     if actor is None or actor.kind == "instance":
         raise ApiError(404, "no such actor", reason="not_found")
+    if actor.deleted_at is not None and not deleted:
+        raise ApiError(410, "this actor was deleted", reason="gone")
     return actor
 
 
 async def handle_actor(request: web.Request) -> web.StreamResponse:
-    actor = await _actor_or_404(request)
+    actor = await _actor_or_404(request, deleted=True)
     node = request.app[NODE]
+    if actor.deleted_at is not None:
+        return activity_json(build_tombstone(actor, node.urls), status=410)
     if wants_html(request):
         raise web.HTTPFound(node.urls.profile_page(actor.username))
     return activity_json(build_actor(actor, node.urls))
@@ -136,8 +141,10 @@ async def handle_proposal(request: web.Request) -> web.StreamResponse:
         raise ApiError(404, "no such proposal", reason="not_found")
     if wants_html(request):
         coop = await node.coop_actor()
+        proposal = await node.store.get_proposal(uri)
+        progress = board.render_progress(proposal) if proposal is not None else ""
         return web.Response(
-            text=pages.render_proposal(coop, node.urls, stored),
+            text=pages.render_proposal(coop, node.urls, stored, progress),
             content_type="text/html",
             headers={"Vary": "Accept"},
         )

@@ -107,6 +107,8 @@ async def handle_webfinger(request: web.Request) -> web.Response:
         actor = next((a for a in actors if a.username.lower() == wanted), None)
     if actor is None:
         raise ApiError(404, "no such user", reason="not_found")
+    if actor.deleted_at is not None:
+        raise ApiError(410, "this user was deleted", reason="gone")
     return json_response(
         build_jrd(actor.username, node.urls),
         content_type=JRD_CONTENT_TYPE,

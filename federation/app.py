@@ -21,6 +21,7 @@ from aiohttp import web
 
 from actors.local import ensure_local_actors
 from actors.routes import setup_routes as setup_actor_routes
+from clientapi.routes import setup_routes as setup_clientapi_routes
 from federation.client import SignedClient, create_session
 from federation.context import NODE, NodeContext
 from federation.errors import (
@@ -31,21 +32,23 @@ from federation.errors import (
     json_response,
 )
 from federation.jobs import JobHandler, JobRunner, RetryPolicy
+from federation.logs import request_log_middleware
+from federation.metrics import handle_metrics
 from federation.netguard import AddressGuard, DomainBlocks
 from federation.ratelimit import RateLimiter
 from federation.settings import Settings
-from federation.store import Store, apply_migrations, create_pool
+from federation.store import CONFIG_CHANNEL, Store, apply_migrations, create_pool
 from federation.urls import Urls
 from federation.version import software_version
 from inbox.dispatch import make_inbox_handler
 from inbox.routes import setup_routes as setup_inbox_routes
+from outbox.admin import setup_routes as setup_admin_routes
 from outbox.deliver import make_deliver_handler
 from outbox.market import CLOSE_PROPOSAL, make_close_handler
 from outbox.routes import setup_routes as setup_outbox_routes
 
 log = logging.getLogger(__name__)
 
-CONFIG_CHANNEL = "coopfed_config"
 RUNNERS = web.AppKey("runners", list[JobRunner])
 
 
@@ -91,6 +94,7 @@ async def open_node(
                 guard=guard,
                 blocks=blocks,
                 inbox_limiter=RateLimiter(rate=settings.inbox_rate, burst=settings.inbox_burst),
+                c2s_limiter=RateLimiter(rate=settings.c2s_rate, burst=settings.c2s_burst),
             )
             await ensure_local_actors(store, settings)
             yield node
@@ -118,6 +122,7 @@ def make_runner(node: NodeContext, name: str) -> JobRunner:
         policy=RetryPolicy(scale=settings.retry_scale),
         poll_interval=min(1.0, settings.job_lease_seconds / 4),
         name=name,
+        metrics=node.metrics,
     )
 
 
@@ -204,11 +209,15 @@ async def handle_health(request: web.Request) -> web.Response:
 
 def create_app(settings: Settings, *, dsn: str, run_workers: bool = True) -> web.Application:
     app = web.Application(
-        middlewares=[error_middleware, domain_block_middleware], client_max_size=1_048_576
+        middlewares=[request_log_middleware, error_middleware, domain_block_middleware],
+        client_max_size=1_048_576,
     )
     app.cleanup_ctx.append(partial(_node_ctx, settings, dsn, run_workers))
     app.router.add_get("/health", handle_health)
+    app.router.add_get("/metrics", handle_metrics)
     setup_actor_routes(app)
     setup_inbox_routes(app)
     setup_outbox_routes(app)
+    setup_admin_routes(app)
+    setup_clientapi_routes(app)
     return app

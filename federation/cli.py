@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
@@ -46,6 +45,10 @@ FLAG_HELP: dict[str, str] = {
     "max_inbox_attempts": "attempts to process a received activity (default 8)",
     "retry_scale": "multiplies every retry delay (default 1.0)",
     "unavailable_after_days": "failing days before a host is skipped (default 7)",
+    "c2s_rate": "client API requests a second per token (default 10)",
+    "c2s_burst": "client API burst per token (default 60)",
+    "max_pending_per_actor": "unprocessed activities one remote actor may queue (default 1000)",
+    "log_format": "log lines as `text` or `json` (one JSON object a line; default text)",
 }
 NODE_FLAGS = ("data_dir", "database_url")
 
@@ -176,7 +179,7 @@ def _install_uvloop() -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from federation import cli_admin, cli_market
+    from federation import cli_admin, cli_data, cli_market, cli_member
 
     parser = argparse.ArgumentParser(
         prog="coopfed",
@@ -201,23 +204,25 @@ def build_parser() -> argparse.ArgumentParser:
         run_flags=True,
     )
     add("run", cmd_run, "start the node: web server and background workers", run_flags=True)
-    add("worker", cmd_worker, "start one more worker process against the node's database")
+    worker = add("worker", cmd_worker, "start one more worker process against the node's database")
+    _add_settings(worker, ["log_format"])
     add("migrate", cmd_migrate, "apply database migrations (run applies them at start too)")
     cli_admin.add_commands(add)
     cli_market.add_commands(add)
+    cli_data.add_commands(add)
+    cli_member.add_commands(add)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    from federation.logs import configure_logging
+
+    configure_logging(verbose=args.verbose)
     try:
         settings = resolve_settings(args, for_run=args.for_run)
+        configure_logging(settings.log_format, verbose=args.verbose)
         return int(args.func(args, settings))
     except SettingsError as exc:
         print(f"coopfed: invalid setting {exc}", file=sys.stderr)

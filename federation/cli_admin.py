@@ -137,25 +137,54 @@ async def reject(node: NodeContext, args: argparse.Namespace) -> int:
 
 
 async def block(node: NodeContext, args: argparse.Namespace) -> int:
-    from federation.app import CONFIG_CHANNEL
-    from federation.netguard import normalize_domain
+    from outbox import publish
 
-    domain = normalize_domain(args.domain)
-    added = await node.store.add_domain_block(domain, args.reason or "")
-    await node.store.pool.execute("SELECT pg_notify($1, 'blocks')", CONFIG_CHANNEL)
+    domain, added = await publish.block_domain(node, args.domain, args.reason or "")
     print(f"blocked {domain}" if added else f"{domain} was already blocked")
     return 0
 
 
 async def unblock(node: NodeContext, args: argparse.Namespace) -> int:
-    from federation.app import CONFIG_CHANNEL
-    from federation.netguard import normalize_domain
+    from outbox import publish
 
-    domain = normalize_domain(args.domain)
-    removed = await node.store.remove_domain_block(domain)
-    await node.store.pool.execute("SELECT pg_notify($1, 'blocks')", CONFIG_CHANNEL)
+    domain, removed = await publish.unblock_domain(node, args.domain)
     print(f"unblocked {domain}" if removed else f"{domain} was not blocked")
     return 0
+
+
+def read_new_password(from_stdin: bool) -> str:
+    """The new admin password: one line of stdin, or typed twice at a prompt."""
+    import getpass
+
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    first = getpass.getpass("New admin password: ")
+    if getpass.getpass("Repeat it: ") != first:
+        raise ValueError("the two passwords differ")
+    return first
+
+
+def password(args: argparse.Namespace, settings: Settings) -> int:
+    """`coopfed password`: set the password of the admin pages (/admin)."""
+    from outbox.admin_auth import check_new_password, set_password
+
+    try:
+        secret = read_new_password(args.stdin)
+    except (ValueError, EOFError, KeyboardInterrupt) as exc:
+        print(f"coopfed: {exc or 'no password given'}", file=sys.stderr)
+        return 1
+    problem = check_new_password(secret)
+    if problem is not None:
+        print(f"coopfed: {problem}", file=sys.stderr)
+        return 1
+
+    async def store(node: Any) -> int:
+        coop = await node.coop_actor()
+        await set_password(node, coop, secret)
+        print(f"admin password set; log in at {node.urls.base}/admin")
+        return 0
+
+    return run_async(settings, store)
 
 
 async def blocks(node: NodeContext, args: argparse.Namespace) -> int:
@@ -246,6 +275,8 @@ def add_commands(add: Adder) -> None:
     p.add_argument("--reason", help="a note for the admins")
     p = add("unblock", _command(unblock), "lift a domain block")
     p.add_argument("domain", metavar="DOMAIN")
+    p = add("password", password, "set the password of the admin pages (/admin)")
+    p.add_argument("--stdin", action="store_true", help="read it from one line of stdin")
     p = add("blocks", _command(blocks), "list blocked domains")
     p.add_argument("--json", action="store_true", help="print JSON")
     p = add("post", _command(post), "publish a post (a Note) to the coop's followers")

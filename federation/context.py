@@ -39,6 +39,8 @@ class NodeContext:
     new_token: Callable[[], str] = new_token
     metrics: Metrics = field(default_factory=Metrics)
     inbox_limiter: RateLimiter | None = None
+    # Client-to-server requests, keyed by the bearer token's hash.
+    c2s_limiter: RateLimiter | None = None
     _signers: dict[str, Signer] = field(default_factory=dict)
 
     def signer_for(self, actor: LocalActor) -> Signer:

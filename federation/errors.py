@@ -60,10 +60,23 @@ def error_response(status: int, error: str, reason: str = "", **extra: Any) -> w
     return json_response(body, status=status)
 
 
+# PostgreSQL text cannot hold U+0000 (nor a lone surrogate): input that reaches a
+# query with one is the client's error, not the server's.
+UNSTORABLE_TEXT: tuple[type[BaseException], ...] = (
+    asyncpg.CharacterNotInRepertoireError,
+    asyncpg.UntranslatableCharacterError,
+)
+
+
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if "\x00" in request.path or "\x00" in request.query_string:
+        return error_response(400, "U+0000 is not allowed in a URL", "bad_url")
     try:
         return await handler(request)
+    except UNSTORABLE_TEXT as exc:
+        log.info("unstorable text in %s %s: %r", request.method, request.path, exc)
+        return error_response(400, "the request holds text that cannot be stored", "bad_input")
     except ApiError as exc:
         return error_response(exc.status, exc.error, exc.reason, **exc.extra)
     except web.HTTPException as exc:

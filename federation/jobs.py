@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import asyncpg
 
 from federation.errors import DATABASE_DOWN
+from federation.metrics import Metrics
 from federation.store import NOTIFY_CHANNEL, Job, Store
 
 log = logging.getLogger(__name__)
@@ -72,6 +73,7 @@ class JobRunner:
         poll_interval: float = 1.0,
         rng: random.Random | None = None,
         name: str = "worker",
+        metrics: Metrics | None = None,
     ) -> None:
         self.store = store
         self.handlers = dict(handlers)
@@ -87,6 +89,9 @@ class JobRunner:
         self._job_ids: dict[asyncio.Task[None], int] = {}
         self.processed = 0
         self.failed = 0
+        self.retried = 0
+        # Shared with the node (``/metrics``): retries counted by job kind.
+        self.metrics = metrics
 
     def wake(self) -> None:
         self._wakeup.set()
@@ -182,6 +187,9 @@ class JobRunner:
             delay = exc.delay if isinstance(exc, RetryJob) and exc.delay is not None else None
             if delay is None:
                 delay = self.policy.delay(job.attempts, self.rng)
+            self.retried += 1
+            if self.metrics is not None:
+                self.metrics.count_retry(job.kind)
             await self._settle(self.store.retry_job(job.id, delay_seconds=delay, error=error))
         else:
             self.processed += 1

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 USERNAME_RE = re.compile(r"^[a-z0-9_]+([.-]+[a-z0-9_]+)*$", re.IGNORECASE)
 
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
+LOG_FORMATS = ("text", "json")
 
 
 class SettingsError(Exception):
@@ -53,15 +54,24 @@ class Settings:
     # Inbox requests per second (and burst) allowed from one remote host.
     inbox_rate: float = 100.0
     inbox_burst: float = 500.0
+    # Client-to-server requests per second (and burst) allowed for one bearer token.
+    c2s_rate: float = 10.0
+    c2s_burst: float = 60.0
+    # Unprocessed inbox activities one remote actor may have queued (then 429).
+    max_pending_per_actor: int = 1000
     # Multiplies every retry delay (tests use a small value to retry in seconds).
     retry_scale: float = 1.0
     # A host that failed on this many distinct days is skipped until it revives.
     unavailable_after_days: int = 7
+    # Log lines as ``text`` or ``json`` (one object a line, for log collectors).
+    log_format: str = "text"
     extra: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not USERNAME_RE.match(self.username):
             raise SettingsError("username", f"{self.username!r} is not a valid handle")
+        if self.log_format not in LOG_FORMATS:
+            raise SettingsError("log_format", f"{self.log_format!r} is not one of text, json")
         if not 0 < self.port < 65536:
             raise SettingsError("port", f"{self.port} is out of range")
         if self.origin:
@@ -109,7 +119,11 @@ ENV_NAMES: dict[str, tuple[str, type]] = {
     "retry_scale": ("COOPFED_RETRY_SCALE", float),
     "inbox_rate": ("COOPFED_INBOX_RATE", float),
     "inbox_burst": ("COOPFED_INBOX_BURST", float),
+    "c2s_rate": ("COOPFED_C2S_RATE", float),
+    "c2s_burst": ("COOPFED_C2S_BURST", float),
+    "max_pending_per_actor": ("COOPFED_MAX_PENDING_PER_ACTOR", int),
     "unavailable_after_days": ("COOPFED_UNAVAILABLE_AFTER_DAYS", int),
+    "log_format": ("COOPFED_LOG_FORMAT", str),
 }
 
 

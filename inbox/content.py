@@ -71,6 +71,9 @@ def _check_owned(obj: dict[str, Any], actor: str) -> str:
     object_id = get_id(obj)
     if object_id is None:
         raise Refused("the object has no id")
+    if urlsplit(object_id).scheme not in ("http", "https"):
+        # "javascript://host/%0A…" has the actor's host: it would be a link on our pages.
+        raise Refused("the object id is not an http(s) URL")
     if not _same_host(object_id, actor):
         raise Refused("the object id is on another host than its actor")
     owner = get_id(obj.get("attributedTo"))

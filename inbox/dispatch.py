@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 from actors.remote import InvalidActor
 from federation.client import FetchError
 from federation.context import NodeContext
-from federation.jobs import JobHandler, RetryJob
+from federation.jobs import FailJob, JobHandler, RetryJob
 from federation.store import InboxActivity, Job
 from inbox import content, follow, market
 from inbox.errors import Refused
@@ -70,7 +70,15 @@ def make_inbox_handler(node: NodeContext) -> JobHandler:
         if item is None:
             return
         await node.store.revive_host((urlsplit(item.actor).hostname or "").lower())
-        outcome = await process_activity(node, item)
+        try:
+            outcome = await process_activity(node, item)
+        except RetryJob as exc:
+            if job.attempts < job.max_attempts:
+                raise
+            # The last attempt: record the outcome, so the row stops counting
+            # against the actor's queue cap (max_pending_per_actor).
+            await node.store.finish_inbox_activity(item.id, f"failed: gave up: {exc.error}")
+            raise FailJob(f"gave up: {exc.error}") from exc
         await node.store.finish_inbox_activity(item.id, outcome)
 
     return process_inbox

@@ -8,6 +8,7 @@ sender does not allow is refused, logged on the exchange, and never applied.
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, NoReturn
 from urllib.parse import urlsplit
@@ -100,6 +101,16 @@ async def _step(
 # -- proposals and conversation ------------------------------------------------
 
 
+def _time_of(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else None
+
+
 async def _ingest(node: NodeContext, item: InboxActivity, obj: dict[str, Any]) -> str:
     try:
         spec = parse_proposal(obj)
@@ -109,6 +120,12 @@ async def _ingest(node: NodeContext, item: InboxActivity, obj: dict[str, Any]) -
     if stored is None or stored.deleted_at is not None:
         return "ignored: not stored"
     published = stored.published or node.clock()
+    # The time of *this* object, not of the stored row: when two Updates are
+    # handled at once the row may already hold the newer one, and pairing this
+    # body with that time would let an older version win.
+    updated = _time_of(obj.get("updated"))
+    if updated is None and obj.get("updated") is not None:
+        return "ignored: unreadable updated time"
     record = market.record_of(
         spec,
         uri=stored.uri,
@@ -116,7 +133,7 @@ async def _ingest(node: NodeContext, item: InboxActivity, obj: dict[str, Any]) -
         attributed_to=item.actor,
         body=obj,
         published=published,
-        updated=stored.updated,
+        updated=updated,
         status="closed" if spec.closed else "open",
     )
     outcome = await node.store.upsert_proposal(record)
@@ -241,7 +258,9 @@ async def handle_reject(node: NodeContext, item: InboxActivity) -> str:
         await _refuse(
             node, item, exchange, "cancel", "only the responder may call this agreement off"
         )
-    outcome, moved = await _step(node, item, exchange, "cancel", "responder")
+    outcome, moved = await _step(
+        node, item, exchange, "cancel", "responder", agreement=market.cancelled_agreement(exchange)
+    )
     owner = await _local_owner(node, exchange.proposer)
     if moved is not None and owner is not None:
         await market.send_cancellation(node, owner, moved)
@@ -276,7 +295,9 @@ async def _handle_agreement_update(
         )
     if event is None:
         return f"ignored: agreement status {status!r}"
-    outcome, _ = await _step(node, item, exchange, event, "proposer", agreement=agreement)
+    # Stored as the owner stores it (without the Update's time): both records agree.
+    stored = {k: v for k, v in agreement.items() if k != "updated"}
+    outcome, _ = await _step(node, item, exchange, event, "proposer", agreement=stored)
     return outcome
 
 

@@ -11,6 +11,7 @@ from aiohttp import web
 from federation.context import NODE
 from federation.errors import ApiError, error_response, json_response
 from federation.jsonld import contains_nul
+from federation.store.activities import QUEUE_FULL
 from inbox.verify import InboxRejected, is_self_delete, read_head, read_signature, verify_inbox_post
 
 log = logging.getLogger(__name__)
@@ -70,7 +71,12 @@ async def _receive(request: web.Request) -> web.Response:
         actor = await node.store.get_local_actor(username)
         if actor is None or actor.kind == "instance":
             raise ApiError(404, "no such actor", reason="not_found")
+        if actor.deleted_at is not None:
+            raise InboxRejected(410, "actor_deleted", "this actor was deleted")
         local_actor_id = actor.id
+    elif await node.store.coop_deleted():
+        # The coop is gone (coopfed delete-coop) and no member is left to receive.
+        raise InboxRejected(410, "actor_deleted", "this node's coop was deleted")
     if request.content_type not in ACCEPTED_TYPES:
         raise InboxRejected(
             415,
@@ -112,16 +118,24 @@ async def _receive(request: web.Request) -> web.Response:
             await node.store.mark_remote_actor_gone(head.actor)
             return json_response({"status": "ignored"}, status=202)
         raise
-    fresh = await node.store.accept_inbox_activity(
+    result = await node.store.accept_inbox_activity(
         activity_id=head.id,
         actor=head.actor,
         type=head.type,
         body=document,
         local_actor_id=local_actor_id,
         max_attempts=node.settings.max_inbox_attempts,
+        max_pending=node.settings.max_pending_per_actor,
     )
+    if result == QUEUE_FULL:
+        raise InboxRejected(
+            429,
+            "actor_queue_full",
+            f"{head.actor} has {node.settings.max_pending_per_actor} activities waiting",
+            retry_after=60,
+        )
     node.metrics.inbox_accepted += 1
-    return json_response({"status": "accepted" if fresh else "duplicate"}, status=202)
+    return json_response({"status": result}, status=202)
 
 
 def setup_routes(app: web.Application) -> None:

@@ -9,6 +9,7 @@ unavailable and skipped until it succeeds or sends us something.
 from __future__ import annotations
 
 import logging
+import time
 from collections import OrderedDict
 from urllib.parse import urlsplit
 
@@ -17,12 +18,14 @@ import orjson
 from federation.client import FetchError
 from federation.context import NodeContext
 from federation.jobs import FailJob, JobHandler, RetryJob
-from federation.store import Job
+from federation.store import Job, LocalActor
 
 log = logging.getLogger(__name__)
 
 RETRYABLE_4XX = frozenset({401, 408, 429})
 BODY_CACHE_SIZE = 256
+# The sending actor is read once per this many seconds, not once per delivery.
+ACTOR_MEMORY_SECONDS = 10.0
 
 
 def classify_status(status: int) -> str:
@@ -53,6 +56,18 @@ def make_deliver_handler(node: NodeContext) -> JobHandler:
             bodies.popitem(last=False)
         return data
 
+    actors: dict[str, tuple[float, LocalActor | None]] = {}
+
+    async def sender(username: str) -> LocalActor | None:
+        seen = actors.get(username)
+        if seen is not None and time.monotonic() - seen[0] < ACTOR_MEMORY_SECONDS:
+            return seen[1]
+        actor = await node.store.get_local_actor(username)
+        if len(actors) > BODY_CACHE_SIZE:
+            actors.clear()
+        actors[username] = (time.monotonic(), actor)
+        return actor
+
     async def deliver(job: Job) -> None:
         inbox = str(job.payload["inbox"])
         host = urlsplit(inbox).hostname or ""
@@ -65,7 +80,7 @@ def make_deliver_handler(node: NodeContext) -> JobHandler:
         body = await body_of(str(job.payload["activity_id"]))
         if body is None:
             raise FailJob("the activity is no longer in the outbox")
-        actor = await node.store.get_local_actor(str(job.payload["actor"]))
+        actor = await sender(str(job.payload["actor"]))
         if actor is None:
             raise FailJob("the sending actor no longer exists")
         try:

@@ -19,6 +19,7 @@ from federation.jobs import JobHandler
 from federation.store import Exchange, Job, LocalActor, Proposal
 from federation.vocab import proposal_context
 from outbox import agreements
+from outbox.build import build_update
 from outbox.fanout import send_activity
 from outbox.matching import record_matches
 from outbox.proposals import InvalidProposal, ProposalSpec, build_proposal, validate_spec
@@ -139,34 +140,40 @@ async def publish_proposal(
     return create
 
 
-async def _republish(
-    node: NodeContext, actor: LocalActor, proposal: Proposal, spec: ProposalSpec, *, status: str
-) -> dict[str, Any]:
-    """Rebuild the object from ``spec`` and send it as an Update with a newer time."""
-    now = node.clock()
+async def _republish(node: NodeContext, actor: LocalActor, version: Proposal) -> dict[str, Any]:
+    """Rebuild the object of a stored version and send it as an Update of that time.
+
+    Versions (``add_pledge``, ``revise_proposal``) get strictly newer times in
+    the order they are written.  When pledges or edits come at once, a version
+    already superseded is not sent: the newer one carries its change too, and
+    the last version written is the one stored and sent last.
+    """
+    assert version.updated is not None
     actor_url = node.urls.actor(actor.username)
     obj = build_proposal(
-        spec,
-        object_id=proposal.uri,
+        spec_of(version),
+        object_id=version.uri,
         actor=actor_url,
         followers=node.urls.followers(actor.username),
-        published=proposal.published,
-        updated=now,
+        published=version.published,
+        updated=version.updated,
         tag_url=node.urls.tag_base,
     )
-    await node.store.upsert_proposal(
-        record_of(
-            spec,
-            uri=proposal.uri,
-            local=True,
-            attributed_to=actor_url,
-            body=obj,
-            published=proposal.published,
-            updated=now,
-            status=status,
-        )
+    if await node.store.set_proposal_body(version.uri, obj, version.updated):
+        try:
+            return await update_object(
+                node, actor, obj, context=proposal_context(), updated=version.updated
+            )
+        except ActionError as exc:
+            if exc.reason != "not_updatable":
+                raise
+    return build_update(
+        activity_id=node.urls.activity(node.new_token()),
+        actor=actor_url,
+        obj=obj,
+        updated=version.updated,
+        context=proposal_context(),
     )
-    return await update_object(node, actor, obj, context=proposal_context())
 
 
 async def update_proposal(
@@ -193,20 +200,33 @@ async def update_proposal(
         raise InvalidProposal("kind", "cannot change; publish a new proposal instead")
     raw.update({k: v for k, v in changes.items() if k in raw})
     spec = validate_spec(raw, now=node.clock())
-    spec = replace(spec, pledged=current.pledged, received=current.received)
+    version = await node.store.revise_proposal(
+        record_of(
+            spec,
+            uri=uri,
+            local=True,
+            attributed_to=proposal.attributed_to,
+            body=proposal.body,
+            published=proposal.published,
+            updated=None,
+        )
+    )
+    if version is None:
+        raise ActionError("closed", f"{uri} is closed")
     if spec.deadline is not None and spec.deadline != current.deadline:
         # The job of the old deadline finds it moved and does nothing.
         await node.store.enqueue(CLOSE_PROPOSAL, {"uri": uri}, max_attempts=5, run_at=spec.deadline)
-    return await _republish(node, actor, proposal, spec, status="open")
+    return await _republish(node, actor, version)
 
 
 async def close_proposal(node: NodeContext, actor: LocalActor, uri: str) -> dict[str, Any]:
     proposal = await _own_proposal(node, actor, uri)
     if proposal.status != "open":
         raise ActionError("closed", f"{uri} is already closed")
-    return await _republish(
-        node, actor, proposal, replace(spec_of(proposal), closed=True), status="closed"
-    )
+    version = await node.store.revise_proposal(replace(proposal, status="closed"))
+    if version is None:
+        raise ActionError("closed", f"{uri} is already closed")
+    return await _republish(node, actor, version)
 
 
 async def delete_proposal(node: NodeContext, actor: LocalActor, uri: str) -> dict[str, Any]:
@@ -219,17 +239,11 @@ async def refresh_progress(
     node: NodeContext, actor: LocalActor, uri: str, *, pledged: Decimal, received: Decimal
 ) -> Proposal | None:
     """Record pledged/received amounts and federate the updated post."""
-    updated = await node.store.add_pledge(uri, pledged=pledged, received=received)
-    if updated is None:
+    version = await node.store.add_pledge(uri, pledged=pledged, received=received)
+    if version is None:
         return None
-    await _republish(
-        node,
-        actor,
-        updated,
-        spec_of(updated),
-        status="open" if updated.status == "open" else updated.status,
-    )
-    return updated
+    await _republish(node, actor, version)
+    return version
 
 
 def make_close_handler(node: NodeContext) -> JobHandler:
@@ -421,10 +435,31 @@ async def cancel(
     actor_url = node.urls.actor(actor.username)
     activity_id = node.urls.activity(node.new_token())
     moved = await _moved(
-        node, exchange, event="cancel", to_state=target, by_actor=actor_url, activity_id=activity_id
+        node,
+        exchange,
+        event="cancel",
+        to_state=target,
+        by_actor=actor_url,
+        activity_id=activity_id,
+        agreement=cancelled_agreement(exchange),
     )
     await send_cancellation(node, actor, moved, reason=reason, activity_id=activity_id)
     return moved
+
+
+def cancelled_agreement(exchange: Exchange) -> dict[str, Any] | None:
+    """The Agreement called off, as its owner (the proposer) states it in its Update.
+
+    Both sides store this, so their records agree whoever cancelled.
+    """
+    if exchange.agreement is None or not isinstance(exchange.agreement.get("id"), str):
+        return None
+    return agreements.build_agreement(
+        agreement_id=exchange.agreement["id"],
+        owner=exchange.proposer,
+        offer=exchange.offer,
+        status="cancelled",
+    )
 
 
 async def send_cancellation(

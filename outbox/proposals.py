@@ -34,6 +34,8 @@ TAG_RE = re.compile(r"^[\w]{1,40}$")
 MAX_TITLE = 200
 MAX_DETAILS = 5000
 MAX_TAGS = 10
+# Largest amount kept (PostgreSQL numeric overflows past ~1e131072; the pages print it).
+MAX_AMOUNT = Decimal("1e12")
 DEFAULT_ACTION = {"offer": "deliverService", "need": "transfer", "solidarity": "transfer"}
 
 
@@ -76,6 +78,8 @@ def _decimal(name: str, value: Any) -> Decimal | None:
         raise InvalidProposal(name, "must be a finite number")
     if number < 0:
         raise InvalidProposal(name, "must not be negative")
+    if number > MAX_AMOUNT:
+        raise InvalidProposal(name, "is too large")
     return number
 
 
@@ -297,7 +301,7 @@ def _quantity_of(measure: Any) -> tuple[str | None, Decimal | None]:
         )
     except InvalidOperation:
         value = None
-    if value is not None and (not value.is_finite() or value < 0):
+    if value is not None and (not value.is_finite() or value < 0 or value > MAX_AMOUNT):
         value = None
     return (unit if isinstance(unit, str) else None), value
 

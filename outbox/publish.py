@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from actors.remote import InvalidActor, fetch_actor
@@ -15,6 +16,7 @@ from actors.webfinger import WebfingerError, resolve_handle
 from federation.client import FetchError
 from federation.context import NodeContext
 from federation.jsonld import get_ids, visibility_of
+from federation.netguard import normalize_domain
 from federation.store import Follow, LocalActor, RemoteActor
 from outbox import build
 from outbox.fanout import send_activity
@@ -197,6 +199,11 @@ async def post_note(
     token = node.new_token()
     actor_url = node.urls.actor(actor.username)
     mention_urls = [await _resolve(node, m) for m in mentions or []]
+    if in_reply_to:
+        # As Mastodon does: a reply is addressed to the author of the post it answers.
+        parent = await node.store.get_object(in_reply_to)
+        if parent is not None and parent.attributed_to not in (actor_url, *mention_urls):
+            mention_urls.append(parent.attributed_to)
     audience = build.addressing(
         visibility=visibility, followers=node.urls.followers(actor.username), mentions=mention_urls
     )
@@ -220,9 +227,10 @@ async def update_object(
     obj: dict[str, Any],
     *,
     context: list[Any] | None = None,
+    updated: datetime | None = None,
 ) -> dict[str, Any]:
-    """Send the full object again with a newer ``updated``."""
-    now = node.clock()
+    """Send the full object again with a newer ``updated`` (now, unless given)."""
+    now = updated or node.clock()
     actor_url = node.urls.actor(actor.username)
     update = build.build_update(
         activity_id=node.urls.activity(node.new_token()),
@@ -316,3 +324,26 @@ async def _object_owner(node: NodeContext, object_uri: str) -> str:
 
 def _visibility(node: NodeContext, actor: LocalActor, obj: dict[str, Any]) -> str:
     return visibility_of(obj, node.urls.followers(actor.username))
+
+
+# -- domain blocks ---------------------------------------------------------------
+
+
+async def block_domain(node: NodeContext, domain: str, reason: str = "") -> tuple[str, bool]:
+    """Block a domain (and its subdomains): (normalized domain, newly blocked)."""
+    name = normalize_domain(domain)
+    if not name or " " in name or "/" in name:
+        raise ActionError("invalid_domain", f"{domain!r} is not a domain")
+    added = await node.store.add_domain_block(name, reason)
+    node.blocks.add(name)
+    await node.store.notify_config("blocks")  # the node's other processes reload
+    return name, added
+
+
+async def unblock_domain(node: NodeContext, domain: str) -> tuple[str, bool]:
+    """Lift a block: (normalized domain, whether it was blocked)."""
+    name = normalize_domain(domain)
+    removed = await node.store.remove_domain_block(name)
+    node.blocks.remove(name)
+    await node.store.notify_config("blocks")
+    return name, removed

@@ -102,7 +102,19 @@ async def authenticate(request: web.Request) -> LocalActor:
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
         raise _unauthorized("missing_token", "send Authorization: Bearer <token>")
-    actor_id = await node.store.actor_for_token(hash_token(token))
+    token_hash = hash_token(token)
+    if node.c2s_limiter is not None:
+        # Per token, before the database is asked: a runaway client (or a guesser
+        # replaying one token) costs nothing once over its rate.
+        wait = node.c2s_limiter.take(token_hash)
+        if wait:
+            raise ClientError(
+                429,
+                "too many requests with this token",
+                "rate_limited",
+                {"Retry-After": str(max(1, round(wait)))},
+            )
+    actor_id = await node.store.actor_for_token(token_hash)
     actor = await node.store.get_local_actor_by_id(actor_id) if actor_id is not None else None
     if actor is None:
         raise _unauthorized("invalid_token", "the token is unknown or revoked")
@@ -265,7 +277,7 @@ async def _delete(node: NodeContext, actor: LocalActor, document: dict[str, Any]
 async def _exchange_of(node: NodeContext, actor: LocalActor, value: Any) -> Exchange:
     """One of the actor's exchanges, by its number, its Offer's id or its Agreement's id."""
     number = value if isinstance(value, int) and not isinstance(value, bool) else None
-    if isinstance(value, str) and value.isdigit():
+    if isinstance(value, str) and value.isascii() and value.isdigit():
         number = int(value)
     if number is not None:
         in_range = 0 < number < 2**63  # a bigint

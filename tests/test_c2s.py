@@ -440,7 +440,7 @@ async def test_respond_accept_complete_over_c2s(
     ]
 
 
-async def test_withdraw_and_cancel_over_c2s(
+async def test_withdraw_reject_and_cancel_over_c2s(
     nodes: NodeFactory, http: aiohttp.ClientSession
 ) -> None:
     # Given B follows A, and A has a need
@@ -469,7 +469,20 @@ async def test_withdraw_and_cancel_over_c2s(
     # Then both sides record the withdrawal
     await _exchange_at(a, first["id"], "withdrawn")
     await _exchange_at(b, first["id"], "withdrawn")
-    # When B responds again, A accepts by exchange number, and B calls it off
+    # When B responds again and A rejects it, with a reason
+    status, rejected, _ = await post(http, b, b_token, fep_offer)
+    assert status == 201, rejected
+    await _exchange_at(a, rejected["id"], "offered")
+    refuse = {"type": "Reject", "object": rejected["id"], "content": "Booked in July"}
+    status, sent, _ = await post(http, a, a_token, refuse)
+    assert status == 201, sent
+    assert (sent["type"], sent["object"], sent["content"]) == (
+        "Reject",
+        rejected["id"],
+        "Booked in July",
+    )
+    await _exchange_at(b, rejected["id"], "rejected")
+    # When B responds a third time, A accepts by exchange number, and B calls it off
     status, second, _ = await post(http, b, b_token, fep_offer)
     assert status == 201, second
     at_a = await _exchange_at(a, second["id"], "offered")

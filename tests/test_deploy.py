@@ -242,7 +242,8 @@ def test_dockerfile_is_multi_stage_slim_non_root_and_runs_coopfed() -> None:
 def test_dockerfile_copies_what_the_package_is_built_from() -> None:
     # Given the build stage's COPY sources and the packages pyproject.toml installs
     pyproject = tomllib.loads((REPO / "pyproject.toml").read_text())
-    packages = set(pyproject["tool"]["setuptools"]["packages"])
+    include = pyproject["tool"]["setuptools"]["packages"]["find"]["include"]
+    packages = {name.split(".")[0] for name in include}
     copied: set[str] = set()
     for word, args in dockerfile_instructions():
         if word == "COPY" and not args.startswith("--from"):
@@ -260,6 +261,36 @@ def test_dockerfile_copies_what_the_package_is_built_from() -> None:
         assert not [p for p in ignore if fnmatch(source, p)], f"{source} is dockerignored"
     # And the context leaves out local state and caches
     assert {".git", ".venv", "data", "**/node_modules", "**/__pycache__"} <= set(ignore)
+
+
+def test_a_non_editable_install_gets_every_subpackage_and_data_file() -> None:
+    # Given what pyproject.toml tells setuptools to install (`pip install .`, as the image does)
+    from setuptools import find_packages
+
+    setuptools_config = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
+    include = setuptools_config["packages"]["find"]["include"]
+    installed = set(find_packages(where=str(REPO), include=include))
+    package_data = setuptools_config["package-data"]
+    tops = sorted({name.split(".")[0] for name in include})
+    # Then every package directory of the source tree is installed
+    on_disk = {
+        ".".join(init.parent.relative_to(REPO).parts)
+        for top in tops
+        for init in (REPO / top).rglob("__init__.py")
+    }
+    assert on_disk - installed == set()
+    # And every file that is not Python is package data of its package
+    for top in tops:
+        for path in (REPO / top).rglob("*"):
+            if not path.is_file() or path.suffix in (".py", ".pyc") or "__pycache__" in path.parts:
+                continue
+            owner = path.parent
+            while not (owner / "__init__.py").exists():
+                owner = owner.parent
+            package = ".".join(owner.relative_to(REPO).parts)
+            relative = path.relative_to(owner).as_posix()
+            globs = package_data.get(package, [])
+            assert any(fnmatch(relative, g) for g in globs), f"{path} is not package data"
 
 
 def healthcheck_code() -> str:

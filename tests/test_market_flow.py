@@ -7,6 +7,7 @@ both nodes, including the log of refused steps (``exchange_events.refused``).
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -34,56 +35,6 @@ async def _follow(follower: RunningNode, followee: RunningNode) -> None:
     await eventually(accepted, message=f"{followee.name} accepts {follower.name}")
 
 
-async def test_need_offer_accept_complete(nodes: NodeFactory) -> None:
-    a = await nodes("a")
-    b = await nodes("b")
-    await _follow(b, a)
-    a_coop = await a.ctx.coop_actor()
-    b_coop = await b.ctx.coop_actor()
-    # Given A publishes a need
-    create = await market.publish_proposal(
-        a.ctx,
-        a_coop,
-        {
-            "kind": "need",
-            "title": "Organic flour",
-            "quantity": "200",
-            "unit": "kilogram",
-            "tags": ["flour", "bakery"],
-            "resource": "flour",
-        },
-    )
-    uri = create["object"]["id"]
-    # Then B's market has it
-    seen = await eventually(lambda: b.ctx.store.get_proposal(uri), message="B stores the need")
-    assert seen.kind == "need" and seen.quantity == Decimal(200)
-    # When B responds and A accepts
-    exchange = await market.respond(
-        b.ctx, b_coop, uri, quantity=Decimal(50), reciprocal=Decimal(120), message="From our mill"
-    )
-
-    async def offered_at_a() -> object:
-        rows = await a.ctx.store.list_exchanges()
-        return rows[0] if rows else None
-
-    at_a = await eventually(offered_at_a, message="A records the offer")
-    assert at_a.state == "offered" and at_a.role == "proposer"
-    await market.accept(a.ctx, a_coop, at_a.id)
-
-    async def state_at_b(expected: str) -> bool:
-        row = await b.ctx.store.get_exchange(exchange.id)
-        return row is not None and row.state == expected
-
-    await eventually(lambda: state_at_b("accepted"), message="B sees the acceptance")
-    await market.complete(a.ctx, a_coop, at_a.id)
-    await eventually(lambda: state_at_b("completed"), message="B sees completion")
-    final_a = await a.ctx.store.get_exchange(at_a.id)
-    final_b = await b.ctx.store.get_exchange(exchange.id)
-    assert final_a is not None and final_b is not None
-    assert final_a.state == final_b.state == "completed"
-    assert final_a.agreement_uri == final_b.agreement_uri
-
-
 async def test_solidarity_pledges_update_progress(nodes: NodeFactory) -> None:
     a = await nodes("a")
     b = await nodes("b")
@@ -105,7 +56,7 @@ async def test_solidarity_pledges_update_progress(nodes: NodeFactory) -> None:
     )
     uri = create["object"]["id"]
     for peer, amount in ((b, 1000), (c, 1500)):
-        await eventually(lambda p=peer: p.ctx.store.get_proposal(uri), message="peer sees it")
+        await _seen(peer, uri)
         await market.respond(peer.ctx, await peer.ctx.coop_actor(), uri, quantity=Decimal(amount))
 
     async def pledged_at(n: RunningNode, total: int) -> bool:
@@ -138,7 +89,9 @@ async def _seen(n: RunningNode, uri: str) -> Proposal:
     async def probe() -> Proposal | None:
         return await n.ctx.store.get_proposal(uri)
 
-    return await eventually(probe, message=f"{n.name} stores {uri}")
+    found = await eventually(probe, message=f"{n.name} stores {uri}")
+    assert found is not None
+    return found
 
 
 async def _only_exchange(n: RunningNode) -> Exchange:
@@ -147,7 +100,9 @@ async def _only_exchange(n: RunningNode) -> Exchange:
         assert len(rows) <= 1, rows
         return rows[0] if rows else None
 
-    return await eventually(probe, message=f"{n.name} records the exchange")
+    found = await eventually(probe, message=f"{n.name} records the exchange")
+    assert found is not None
+    return found
 
 
 async def _in_state(n: RunningNode, exchange_id: int, state: str) -> Exchange:
@@ -155,7 +110,9 @@ async def _in_state(n: RunningNode, exchange_id: int, state: str) -> Exchange:
         row = await n.ctx.store.get_exchange(exchange_id)
         return row if row is not None and row.state == state else None
 
-    return await eventually(probe, message=f"exchange {exchange_id} {state} at {n.name}")
+    found = await eventually(probe, message=f"exchange {exchange_id} {state} at {n.name}")
+    assert found is not None
+    return found
 
 
 Step = tuple[str, str, str | None, str, str | None]
@@ -220,6 +177,18 @@ def _shared(exchange: Exchange) -> dict[str, Any]:
     return {name: getattr(exchange, name) for name in SHARED}
 
 
+async def _all_emitted_valid(*ns: RunningNode) -> set[str]:
+    """Every activity the nodes sent passes the vocabulary check and an independent
+    parser (little-boxes, or structurally for the types it lacks); returns how."""
+    checked: set[str] = set()
+    with little_boxes_backend([n.actor_url for n in ns]):
+        for n in ns:
+            for activity in await _emitted(n):
+                assert vocabulary_problems(activity) == [], activity
+                checked.add(independent_parse(activity))
+    return checked
+
+
 # -- the exchange, on three real nodes -----------------------------------------------------
 
 
@@ -273,14 +242,8 @@ async def test_exchange_records_agree_on_both_nodes(nodes: NodeFactory) -> None:
     assert await c.ctx.store.list_exchanges() == []
     # And every activity A and B sent validates against the vocabulary and parses
     # with little-boxes (or structurally, for the types it lacks)
-    checked: list[str] = []
-    with little_boxes_backend([a.actor_url, b.actor_url, c.actor_url]):
-        for n in (a, b):
-            for activity in await _emitted(n):
-                assert vocabulary_problems(activity) == [], activity
-                checked.append(independent_parse(activity))
-    assert sorted(set(checked)) == [
-        "little-boxes: Accept",  # of the offer (and of C's follow of A)
+    assert sorted(await _all_emitted_valid(a, b, c)) == [
+        "little-boxes: Accept",  # of the offer
         "little-boxes: Accept(Follow)",
         "little-boxes: Create(Note)",  # the need
         "little-boxes: Follow",
@@ -305,6 +268,7 @@ async def test_reject_path(nodes: NodeFactory) -> None:
     with pytest.raises(ActionError) as refused:
         await market.accept(a.ctx, a_coop, at_a.id)
     assert refused.value.reason == "illegal_transition"
+    assert "structural: Reject" in await _all_emitted_valid(a, b)
 
 
 async def test_withdraw_path(nodes: NodeFactory) -> None:
@@ -321,6 +285,7 @@ async def test_withdraw_path(nodes: NodeFactory) -> None:
     with pytest.raises(ActionError) as refused:
         await market.withdraw(a.ctx, await a.ctx.coop_actor(), at_a.id)
     assert refused.value.reason == "not_ours"
+    assert "little-boxes: Undo" in await _all_emitted_valid(a, b)
 
 
 @pytest.mark.parametrize("who", ["proposer", "responder"])
@@ -346,11 +311,18 @@ async def test_cancel_after_acceptance(nodes: NodeFactory, who: str) -> None:
         "ignored: already cancelled" if who == "responder" else f"exchange {at_b.id} cancelled"
     )
     assert update_b == expected
-    assert final_a.agreement is not None and final_b.agreement is not None
-    if who == "proposer":
-        assert final_b.agreement["agreementStatus"] == "cancelled"
-        assert final_b.agreement["stipulates"]["finished"] is True
+    # And both records agree: the agreement is stored cancelled, commitments finished
+    final_a = await _in_state(a, at_a.id, "cancelled")
+    final_b = await _in_state(b, at_b.id, "cancelled")
+    assert _shared(final_a) == _shared(final_b)
+    assert final_a.agreement is not None
+    assert final_a.agreement["agreementStatus"] == "cancelled"
+    assert final_a.agreement["stipulates"]["finished"] is True
+    assert final_a.agreement["stipulatesReciprocal"]["finished"] is True
     assert len(await _trail(b, at_b.id)) == 2
+    checked = await _all_emitted_valid(a, b)
+    assert "structural: Update(Agreement)" in checked
+    assert ("structural: Reject" in checked) == (who == "responder")
 
 
 async def _inbox_outcome(n: RunningNode, kind: str) -> str | None:
@@ -529,6 +501,79 @@ async def test_replayed_pledge_is_counted_once(nodes: NodeFactory) -> None:
         await peer.stop()
 
 
+async def test_concurrent_pledges_are_all_counted_and_federated(nodes: NodeFactory) -> None:
+    a, b = await nodes("a"), await nodes("b")
+    await _follow(b, a)
+    create = await market.publish_proposal(
+        a.ctx, await a.ctx.coop_actor(), SOLIDARITY | {"deadline": _in_days(3)}
+    )
+    uri = create["object"]["id"]
+    await _seen(b, uri)
+    peer = await FakePeer(style="mastodon", cache_keys=True).start()
+    try:
+        alice = peer.add_actor("alice")
+        await accepted_follower(peer, alice, a)
+        donors = [peer.add_actor(f"donor{i}") for i in range(12)]
+        pledges = [_pledge(peer, d, a.actor_url, uri, 100) for d in donors]
+        # When twelve coops pledge 100 € each at the same moment
+        sent = await asyncio.gather(
+            *(peer.send(d, shared_inbox(a), p) for d, p in zip(donors, pledges, strict=True))
+        )
+        assert [status for status, _ in sent] == [202] * 12
+        for pledge in pledges:
+            assert (await outcome(a, pledge["id"])).endswith("offered and accepted by rule")
+        # Then A counts every one, and its post says so
+        row = await a.ctx.store.get_proposal(uri)
+        assert row is not None and row.pledged == Decimal(1200)
+        assert "€1,200 pledged of €5,000 (24%)" in row.body["content"]
+        stored = await a.ctx.store.get_object(uri)
+        assert stored is not None and stored.body["content"] == row.body["content"]
+
+        # And the newest Update every follower gets carries the total
+        async def b_total() -> bool:
+            seen = await b.ctx.store.get_proposal(uri)
+            return seen is not None and seen.pledged == Decimal(1200)
+
+        await eventually(b_total, message="B sees 1,200 € pledged")
+        await a.drain()
+        updates = [r.body["object"] for r in peer.of_type("Update")]
+        newest = max(updates, key=lambda o: datetime.fromisoformat(o["updated"]))
+        assert "€1,200 pledged of €5,000 (24%)" in newest["content"]
+        times = [o["updated"] for o in updates]
+        assert len(set(times)) == len(times)  # every version strictly newer
+    finally:
+        await peer.stop()
+
+
+async def test_a_cancelled_pledge_no_longer_counts(nodes: NodeFactory) -> None:
+    a, b = await nodes("a"), await nodes("b")
+    await _follow(b, a)
+    create = await market.publish_proposal(
+        a.ctx, await a.ctx.coop_actor(), SOLIDARITY | {"deadline": _in_days(3)}
+    )
+    uri = create["object"]["id"]
+    await _seen(b, uri)
+    # Given B's pledge of 400 € was accepted by rule
+    at_b = await market.respond(b.ctx, await b.ctx.coop_actor(), uri, quantity=Decimal(400))
+    await _in_state(b, at_b.id, "accepted")
+    at_a = await _only_exchange(a)
+
+    async def pledged(n: RunningNode, total: int) -> bool:
+        row = await n.ctx.store.get_proposal(uri)
+        return row is not None and row.pledged == Decimal(total)
+
+    await eventually(lambda: pledged(b, 400), message="B sees 400 € pledged")
+    # When B calls it off
+    await market.cancel(b.ctx, await b.ctx.coop_actor(), at_b.id)
+    # Then A takes it out of the total, and B sees the new total
+    await _in_state(a, at_a.id, "cancelled")
+    await eventually(lambda: pledged(a, 0), message="A counts 0 € pledged")
+    await eventually(lambda: pledged(b, 0), message="B sees 0 € pledged")
+    row = await b.ctx.store.get_proposal(uri)
+    assert row is not None and "€0 pledged of €5,000 (0%)" in row.body["content"]
+    assert "little-boxes: Update(Note)" in await _all_emitted_valid(a, b)
+
+
 async def test_auto_accept_rules(nodes: NodeFactory) -> None:
     a = await nodes("a")
     a_coop = await a.ctx.coop_actor()
@@ -582,13 +627,17 @@ async def test_a_solidarity_request_closes_by_itself_at_its_deadline(nodes: Node
 
     # Then at the deadline the close_proposal job closes it at A
     async def closed_at(n: RunningNode) -> Proposal | None:
+        # The status is written first, then the object of that version: wait for both.
         row = await n.ctx.store.get_proposal(uri)
-        return row if row is not None and row.status == "closed" else None
+        done = row is not None and row.status == "closed"
+        return row if done and row.body["publishes"].get("finished") is True else None
 
     at_a = await eventually(lambda: closed_at(a), timeout=10, message="A closes the request")
-    assert at_a.deadline is not None and datetime.now(UTC) >= at_a.deadline
+    assert at_a is not None and at_a.deadline is not None
+    assert datetime.now(UTC) >= at_a.deadline
     # And B gets the Update: finished, and "CLOSED" for Mastodon readers
     at_b = await eventually(lambda: closed_at(b), message="B sees it closed")
+    assert at_b is not None
     assert at_b.body["publishes"]["finished"] is True
     assert "CLOSED" in at_b.body["content"]
     assert at_a.body["publishes"]["finished"] is True
@@ -603,6 +652,7 @@ async def test_a_solidarity_request_closes_by_itself_at_its_deadline(nodes: Node
     await send_activity(b.ctx, await b.ctx.coop_actor(), late)
     assert await outcome(a, late["id"]) == "refused: the proposal is closed"
     assert await a.ctx.store.list_exchanges() == []
+    assert "little-boxes: Update(Note)" in await _all_emitted_valid(a, b)
 
 
 async def test_proposals_past_their_deadline_show_as_closed(nodes: NodeFactory) -> None:
@@ -762,9 +812,7 @@ async def test_replies_likes_and_announces_are_counted_on_the_proposal(
         # And coop B replies and likes too
         b_coop = await b.ctx.coop_actor()
         # (post_note delivers to followers and mentions only, so B mentions A)
-        await post_note(
-            b.ctx, b_coop, "We can deliver 50 kg", in_reply_to=uri, mentions=[a.handle]
-        )
+        await post_note(b.ctx, b_coop, "We can deliver 50 kg", in_reply_to=uri, mentions=[a.handle])
         await like(b.ctx, b_coop, uri)
 
         # Then A stores all and counts them on the proposal

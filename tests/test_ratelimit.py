@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-
 from conftest import NodeFactory
 from fakepeer import FakePeer
+
 from federation.ratelimit import RateLimiter
 
 
@@ -53,8 +53,9 @@ async def test_inbox_answers_429_with_retry_after(nodes: NodeFactory) -> None:
         statuses = []
         for _ in range(3):
             note = peer.note(alice, "hello")
-            status, answer = await peer.send(alice, f"{node.base_url}/inbox",
-                                             peer.create(alice, note))
+            status, answer = await peer.send(
+                alice, f"{node.base_url}/inbox", peer.create(alice, note)
+            )
             statuses.append((status, answer.get("reason")))
         # Then the burst passes and the third request is refused, nothing stored
         assert statuses[:2] == [(202, None), (202, None)]

@@ -186,10 +186,10 @@ async def test_retry_makes_job_due_again(store: Store) -> None:
 async def test_expired_lease_is_claimed_again(store: Store) -> None:
     # Given a job claimed by a worker that then died (it never completes it)
     job_id = await store.enqueue("deliver", {}, max_attempts=5)
-    [first] = await store.claim_jobs(limit=1, lease_seconds=0.3)
+    [first] = await store.claim_jobs(limit=1, lease_seconds=1.0)
     assert first.attempts == 1
     # Then it is not claimed again while the lease runs
-    assert await store.claim_jobs(limit=1, lease_seconds=0.3) == []
+    assert await store.claim_jobs(limit=1, lease_seconds=1.0) == []
 
     # But once the lease has run out another worker takes it
     async def reclaimed() -> list[int]:

@@ -11,7 +11,11 @@ import asyncpg
 from federation.store.activities import ActivityQueries
 from federation.store.actors import ActorQueries
 from federation.store.admin import AdminQueries
+from federation.store.admin_sessions import CONFIG_CHANNEL, AdminSession, AdminSessionQueries
+from federation.store.archive import ArchiveQueries, ArchiveRefused
+from federation.store.clientapi import ClientApiQueries, OAuthApp, OAuthCode, OAuthToken
 from federation.store.market import MarketQueries
+from federation.store.operations import OperationsQueries
 from federation.store.pool import applied_versions, apply_migrations, create_pool, list_migrations
 from federation.store.queue import NOTIFY_CHANNEL, QueueQueries
 from federation.store.records import (
@@ -26,9 +30,13 @@ from federation.store.records import (
     RemoteActor,
     StoredObject,
 )
+from federation.store.timelines import NotificationRow, Paging, StatusCounts, TimelineQueries
 
 __all__ = [
+    "CONFIG_CHANNEL",
     "NOTIFY_CHANNEL",
+    "AdminSession",
+    "ArchiveRefused",
     "Exchange",
     "Follow",
     "HostHealth",
@@ -36,8 +44,14 @@ __all__ = [
     "Job",
     "LocalActor",
     "Match",
+    "NotificationRow",
+    "OAuthApp",
+    "OAuthCode",
+    "OAuthToken",
+    "Paging",
     "Proposal",
     "RemoteActor",
+    "StatusCounts",
     "Store",
     "StoredObject",
     "applied_versions",
@@ -47,7 +61,18 @@ __all__ = [
 ]
 
 
-class Store(ActorQueries, ActivityQueries, QueueQueries, AdminQueries, MarketQueries):
+class Store(
+    ActorQueries,
+    ActivityQueries,
+    QueueQueries,
+    AdminQueries,
+    MarketQueries,
+    AdminSessionQueries,
+    OperationsQueries,
+    ArchiveQueries,
+    ClientApiQueries,
+    TimelineQueries,
+):
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
 

@@ -2,16 +2,93 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import asyncpg
 
+from federation.store.batching import coalescer
 from federation.store.records import InboxActivity, StoredObject
+
+# What ``accept_inbox_activity`` did with an activity.
+ACCEPTED = "accepted"
+DUPLICATE = "duplicate"
+QUEUE_FULL = "actor_queue_full"
+
+
+@dataclass(frozen=True, slots=True)
+class _InboxItem:
+    activity_id: str
+    actor: str
+    type: str
+    body: dict[str, Any]
+    local_actor_id: int | None
+    max_attempts: int
+    max_pending: int | None
+
+
+# One statement (one commit) for a batch: the per-actor pending counts, the inserts
+# (of equal activity ids in a batch, the first is stored and the others are
+# duplicates, as are ids stored before), one job per stored row and one NOTIFY.
+# Returns, per input row in order, whether it was stored and its actor's pending
+# count (counted up to the cap).
+_ACCEPT_BATCH = """
+WITH input AS (
+    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::jsonb[], $5::int[],
+                         $6::int[], $7::int[])
+        WITH ORDINALITY AS t(activity_id, actor, type, body, local_actor_id, max_attempts,
+                             max_pending, ord)),
+pending AS (
+    SELECT a.actor, a.cap, (SELECT count(*) FROM (
+               SELECT 1 FROM inbox_activities i
+               WHERE i.actor = a.actor AND i.processed_at IS NULL AND a.cap IS NOT NULL
+               LIMIT a.cap) AS p) AS n
+    FROM (SELECT actor, min(max_pending) AS cap FROM input GROUP BY actor) AS a),
+candidates AS (
+    SELECT DISTINCT ON (i.activity_id) i.*
+    FROM input i JOIN pending p USING (actor)
+    WHERE p.cap IS NULL OR p.n < p.cap
+    ORDER BY i.activity_id, i.ord),
+stored AS (
+    INSERT INTO inbox_activities (activity_id, actor, type, body, local_actor_id)
+    SELECT activity_id, actor, type, body, local_actor_id FROM candidates ORDER BY ord
+    ON CONFLICT (activity_id) DO NOTHING
+    RETURNING id, activity_id),
+queued AS (
+    INSERT INTO jobs (kind, payload, max_attempts)
+    SELECT 'process_inbox', jsonb_build_object('inbox_id', s.id), c.max_attempts
+    FROM stored s JOIN candidates c USING (activity_id)
+    ORDER BY s.id
+    RETURNING id),
+notified AS (
+    SELECT count(pg_notify('coopfed_jobs', 'process_inbox')) AS n
+    FROM (SELECT 1 FROM queued LIMIT 1) AS q)
+SELECT i.ord, (s.id IS NOT NULL AND c.ord = i.ord) AS stored, p.n AS pending, nt.n AS notified
+FROM input i
+JOIN pending p USING (actor)
+LEFT JOIN candidates c USING (activity_id)
+LEFT JOIN stored s USING (activity_id)
+CROSS JOIN notified nt
+ORDER BY i.ord
+"""
 
 
 class ActivityQueries:
     pool: asyncpg.Pool
+
+    async def _accept_batch(self, items: list[_InboxItem]) -> list[tuple[bool, int]]:
+        rows = await self.pool.fetch(
+            _ACCEPT_BATCH,
+            [i.activity_id for i in items],
+            [i.actor for i in items],
+            [i.type for i in items],
+            [i.body for i in items],
+            [i.local_actor_id for i in items],
+            [i.max_attempts for i in items],
+            [i.max_pending for i in items],
+        )
+        return [(bool(r["stored"]), int(r["pending"])) for r in rows]
 
     # -- inbox --------------------------------------------------------------
 
@@ -24,48 +101,68 @@ class ActivityQueries:
         body: dict[str, Any],
         local_actor_id: int | None,
         max_attempts: int,
-    ) -> bool:
-        """Persist a verified activity and queue its processing, in one statement.
+        max_pending: int | None = None,
+    ) -> str:
+        """Persist a verified activity and queue its processing, durably.
 
-        Returns False when the activity id was seen before (a replay): nothing
-        is stored and nothing is queued again.
+        Returns ``ACCEPTED``; ``DUPLICATE`` when the activity id was seen before (a
+        replay: nothing is stored or queued again); ``QUEUE_FULL`` when ``actor``
+        already has ``max_pending`` unprocessed activities (nothing stored: the
+        sender retries later).  Concurrent requests may overshoot the cap by a few.
+
+        Concurrent calls are written together (``Coalescer``): one statement and
+        one commit for all the activities that arrived while the previous commit
+        was being flushed, instead of one commit (one fsync) each.
         """
-        inserted = await self.pool.fetchval(
-            """WITH stored AS (
-                   INSERT INTO inbox_activities (activity_id, actor, type, body, local_actor_id)
-                   VALUES ($1, $2, $3, $4, $5)
-                   ON CONFLICT (activity_id) DO NOTHING
-                   RETURNING id),
-               queued AS (
-                   INSERT INTO jobs (kind, payload, max_attempts)
-                   SELECT 'process_inbox', jsonb_build_object('inbox_id', id), $6 FROM stored
-                   RETURNING id)
-               SELECT count(*) FROM queued""",
-            activity_id,
+        item = _InboxItem(activity_id, actor, type, body, local_actor_id, max_attempts, max_pending)
+        stored, pending = await coalescer(self, "accept_inbox", self._accept_batch).submit(item)
+        if stored:
+            return ACCEPTED
+        if max_pending is not None and pending >= max_pending:
+            seen = await self.pool.fetchval(
+                "SELECT 1 FROM inbox_activities WHERE activity_id = $1", activity_id
+            )
+            return DUPLICATE if seen else QUEUE_FULL
+        return DUPLICATE
+
+    async def pending_inbox_count(self, actor: str) -> int:
+        """Unprocessed inbox activities of ``actor`` (what counts against its cap)."""
+        value = await self.pool.fetchval(
+            "SELECT count(*) FROM inbox_activities WHERE actor = $1 AND processed_at IS NULL",
             actor,
-            type,
-            body,
-            local_actor_id,
-            max_attempts,
         )
-        if inserted:
-            await self.pool.execute("SELECT pg_notify('coopfed_jobs', 'process_inbox')")
-        return bool(inserted)
+        return int(value)
 
     async def get_inbox_activity(self, inbox_id: int) -> InboxActivity | None:
-        row = await self.pool.fetchrow(
+        """One stored activity (concurrent reads, e.g. of a claimed batch, share a query)."""
+        found: InboxActivity | None = await coalescer(
+            self, "get_inbox", self._get_inbox_batch
+        ).submit(inbox_id)
+        return found
+
+    async def _get_inbox_batch(self, ids: list[int]) -> list[InboxActivity | None]:
+        rows = await self.pool.fetch(
             """SELECT id, activity_id, actor, type, body, local_actor_id
-               FROM inbox_activities WHERE id = $1""",
-            inbox_id,
+               FROM inbox_activities WHERE id = ANY($1::bigint[])""",
+            ids,
         )
-        return InboxActivity(**dict(row)) if row else None
+        by_id = {r["id"]: InboxActivity(**dict(r)) for r in rows}
+        return [by_id.get(i) for i in ids]
 
     async def finish_inbox_activity(self, inbox_id: int, outcome: str) -> None:
-        await self.pool.execute(
-            "UPDATE inbox_activities SET processed_at = now(), outcome = $2 WHERE id = $1",
-            inbox_id,
-            outcome[:500],
+        """Record what processing did (concurrent calls share one statement and commit)."""
+        await coalescer(self, "finish_inbox", self._finish_inbox_batch).submit(
+            (inbox_id, outcome[:500])
         )
+
+    async def _finish_inbox_batch(self, items: list[tuple[int, str]]) -> list[None]:
+        await self.pool.execute(
+            """UPDATE inbox_activities i SET processed_at = now(), outcome = v.outcome
+               FROM unnest($1::bigint[], $2::text[]) AS v(id, outcome) WHERE i.id = v.id""",
+            [i for i, _ in items],
+            [o for _, o in items],
+        )
+        return [None] * len(items)
 
     async def inbox_outcomes(self, activity_id: str) -> str | None:
         value = await self.pool.fetchval(

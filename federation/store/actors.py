@@ -6,6 +6,7 @@ from typing import Any
 
 import asyncpg
 
+from federation.store.batching import coalescer
 from federation.store.records import Follow, LocalActor, RemoteActor
 
 
@@ -98,8 +99,18 @@ class ActorQueries:
     # -- remote actors ------------------------------------------------------
 
     async def get_remote_actor(self, uri: str) -> RemoteActor | None:
-        row = await self.pool.fetchrow("SELECT * FROM remote_actors WHERE uri = $1", uri)
-        return RemoteActor(**dict(row)) if row else None
+        """The cached actor at ``uri`` (concurrent reads share one query)."""
+        found: RemoteActor | None = await coalescer(
+            self, "get_remote_actor", self._get_remote_actors
+        ).submit(uri)
+        return found
+
+    async def _get_remote_actors(self, uris: list[str]) -> list[RemoteActor | None]:
+        rows = await self.pool.fetch(
+            "SELECT * FROM remote_actors WHERE uri = ANY($1::text[])", list(set(uris))
+        )
+        by_uri = {r["uri"]: RemoteActor(**dict(r)) for r in rows}
+        return [by_uri.get(u) for u in uris]
 
     async def get_remote_actor_by_key_id(self, key_id: str) -> RemoteActor | None:
         row = await self.pool.fetchrow(
@@ -240,13 +251,25 @@ class ActorQueries:
         return int(value)
 
     async def local_actors_following(self, remote_actor: str) -> list[int]:
-        """Local actors with an accepted outbound follow of ``remote_actor``."""
+        """Local actors with an accepted outbound follow of ``remote_actor`` (concurrent
+        reads share one query)."""
+        found: list[int] = await coalescer(
+            self, "local_actors_following", self._local_actors_following
+        ).submit(remote_actor)
+        return found
+
+    async def _local_actors_following(self, remote_actors: list[str]) -> list[list[int]]:
         rows = await self.pool.fetch(
-            """SELECT local_actor_id FROM follows
-               WHERE remote_actor = $1 AND direction = 'outbound' AND state = 'accepted'""",
-            remote_actor,
+            """SELECT remote_actor, local_actor_id FROM follows
+               WHERE remote_actor = ANY($1::text[]) AND direction = 'outbound'
+                 AND state = 'accepted'
+               ORDER BY local_actor_id""",
+            list(set(remote_actors)),
         )
-        return [r[0] for r in rows]
+        following: dict[str, list[int]] = {}
+        for r in rows:
+            following.setdefault(r["remote_actor"], []).append(r["local_actor_id"])
+        return [list(following.get(a, [])) for a in remote_actors]
 
     async def follower_inboxes(self, local_actor_id: int) -> list[str]:
         """One inbox per follower, shared inboxes de-duplicated, live actors only."""

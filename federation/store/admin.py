@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import time
 from datetime import date
 
 import asyncpg
 
 from federation.store.records import HostHealth
+
+HOST_MEMORY_SECONDS = 30.0
+HOST_MEMORY_SIZE = 10_000
+UNKNOWN = object()
 
 
 class AdminQueries:
@@ -47,15 +52,40 @@ class AdminQueries:
         )
         if value:
             await self.pool.execute("UPDATE hosts SET unavailable = true WHERE host = $1", host)
+        self._host_states()[host] = (time.monotonic(), bool(value))
         return bool(value)
 
     async def revive_host(self, host: str) -> None:
         """Any success, or any activity the host sends us, makes it available again."""
+        if self._known_host_state(host) is None:
+            return  # no failure recorded: nothing to delete
         await self.pool.execute("DELETE FROM hosts WHERE host = $1", host)
+        self._host_states()[host] = (time.monotonic(), None)
 
     async def is_host_unavailable(self, host: str) -> bool:
+        known = self._known_host_state(host)
+        if known is not UNKNOWN:
+            return bool(known)
         value = await self.pool.fetchval("SELECT unavailable FROM hosts WHERE host = $1", host)
+        self._host_states()[host] = (time.monotonic(), value)
         return bool(value)
+
+    # What this process last saw of a host's row: None when it has none, else its
+    # ``unavailable``.  Every delivery and every processed activity asks, so the
+    # answer is reused for HOST_MEMORY_SECONDS; another process's change (a
+    # ``coopfed worker`` recording a failure) is seen that much later at most.
+    def _host_states(self) -> dict[str, tuple[float, bool | None]]:
+        states: dict[str, tuple[float, bool | None]] = self.__dict__.setdefault("_hosts", {})
+        if len(states) > HOST_MEMORY_SIZE:
+            states.clear()
+        return states
+
+    def _known_host_state(self, host: str) -> bool | object | None:
+        """The remembered state, or ``UNKNOWN`` when there is none (or it is old)."""
+        seen = self._host_states().get(host)
+        if seen is None or time.monotonic() - seen[0] > HOST_MEMORY_SECONDS:
+            return UNKNOWN
+        return seen[1]
 
     async def list_failing_hosts(self) -> list[HostHealth]:
         rows = await self.pool.fetch(

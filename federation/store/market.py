@@ -13,6 +13,13 @@ from federation.store.records import Exchange, Match, Proposal
 PROPOSAL_COLUMNS = """seq, uri, local, attributed_to, kind, title, details, action, resource,
     unit, quantity, price, currency, tags, deadline, pledged, received, status, body,
     published, updated"""
+# The ``updated`` of a new version of a local proposal: strictly newer than the
+# last one, by at least 1 ms (the precision of ``updated`` on the wire), in the
+# order the versions were written (the row lock orders concurrent writers).
+NEXT_VERSION = (
+    "greatest(clock_timestamp(), coalesce(proposals.updated, proposals.published)"
+    " + interval '1 millisecond')"
+)
 
 
 class MarketQueries:
@@ -84,14 +91,49 @@ class MarketQueries:
         return bool(result == "UPDATE 1")
 
     async def add_pledge(self, uri: str, *, pledged: Decimal, received: Decimal) -> Proposal | None:
+        """Add to a local proposal's progress: a new version (see NEXT_VERSION)."""
         row = await self.pool.fetchrow(
-            f"""UPDATE proposals SET pledged = pledged + $2, received = received + $3
-               WHERE uri = $1 RETURNING {PROPOSAL_COLUMNS}""",
+            f"""UPDATE proposals SET pledged = pledged + $2, received = received + $3,
+                   updated = {NEXT_VERSION}
+               WHERE uri = $1 AND local AND status <> 'deleted' RETURNING {PROPOSAL_COLUMNS}""",
             uri,
             pledged,
             received,
         )
         return Proposal(**dict(row)) if row else None
+
+    async def revise_proposal(self, p: Proposal) -> Proposal | None:
+        """New fields and status of an open local proposal, as a new version.
+
+        The progress (``pledged``, ``received``) stays what ``add_pledge`` made
+        it; None when the proposal is not open (closed or deleted meanwhile).
+        """
+        row = await self.pool.fetchrow(
+            f"""UPDATE proposals SET title = $2, details = $3, action = $4, resource = $5,
+                   unit = $6, quantity = $7, price = $8, currency = $9, tags = $10,
+                   deadline = $11, status = $12, updated = {NEXT_VERSION}
+               WHERE uri = $1 AND local AND status = 'open' RETURNING {PROPOSAL_COLUMNS}""",
+            p.uri,
+            p.title,
+            p.details,
+            p.action,
+            p.resource,
+            p.unit,
+            p.quantity,
+            p.price,
+            p.currency,
+            p.tags,
+            p.deadline,
+            p.status,
+        )
+        return Proposal(**dict(row)) if row else None
+
+    async def set_proposal_body(self, uri: str, body: dict[str, Any], version: datetime) -> bool:
+        """Store the object built for ``version``; False if a newer version exists."""
+        result = await self.pool.execute(
+            "UPDATE proposals SET body = $2 WHERE uri = $1 AND updated = $3", uri, body, version
+        )
+        return bool(result == "UPDATE 1")
 
     async def search_proposals(
         self,

@@ -36,6 +36,17 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
         )
 
 
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """Release a connection to the pool without a reset query.
+
+    asyncpg's default reset sends ``RESET ALL; UNLISTEN *; CLOSE ALL;
+    pg_advisory_unlock_all()`` on every release: one more round trip per query.
+    coopfed leaves no session state behind (it never uses SET, and undoes its
+    LISTENs and its advisory lock itself); asyncpg still rolls back an open
+    transaction and drops listener callbacks before calling this.
+    """
+
+
 async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 8) -> asyncpg.Pool:
     """A pool whose connections speak jsonb through orjson."""
     pool = await asyncpg.create_pool(
@@ -43,6 +54,7 @@ async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 8) -> asyn
         min_size=min_size,
         max_size=max_size,
         init=_init_connection,
+        reset=_keep_session,
         command_timeout=30,
     )
     assert pool is not None

@@ -13,6 +13,7 @@ from typing import Any
 
 import asyncpg
 
+from federation.store.batching import coalescer
 from federation.store.records import Job
 
 NOTIFY_CHANNEL = "coopfed_jobs"
@@ -89,7 +90,12 @@ class QueueQueries:
         )
 
     async def complete_job(self, job_id: int) -> None:
-        await self.pool.execute("DELETE FROM jobs WHERE id = $1", job_id)
+        """Delete a finished job (concurrent calls share one statement and commit)."""
+        await coalescer(self, "complete_job", self._complete_jobs).submit(job_id)
+
+    async def _complete_jobs(self, job_ids: list[int]) -> list[None]:
+        await self.pool.execute("DELETE FROM jobs WHERE id = ANY($1::bigint[])", job_ids)
+        return [None] * len(job_ids)
 
     async def retry_job(self, job_id: int, *, delay_seconds: float, error: str) -> None:
         await self.pool.execute(

@@ -22,6 +22,8 @@ class LocalActor:
     public_key_pem: str
     created_at: datetime
     updated_at: datetime
+    # Set by ``coopfed delete-coop``: the actor answers 410 from then on.
+    deleted_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -124,6 +124,8 @@ class FakePeer:
         self.received: list[Received] = []
         self.actors: dict[str, PeerActor] = {}
         self.objects: dict[str, dict[str, Any]] = {}
+        # Objects served as raw bytes: url -> (content type, body, delay in seconds).
+        self.raw_objects: dict[str, tuple[str, bytes, float]] = {}
         self.inbox_status = 202
         self.down = False
         # Seconds each inbox POST takes before it is answered (a slow receiver).
@@ -133,6 +135,9 @@ class FakePeer:
         # When set, actor and key GETs answer this status / wait this long first.
         self.get_status: int | None = None
         self.get_delay = 0.0
+        # When set, actor and key GETs answer these exact bytes: (content type, body),
+        # with status 200 (a peer serving garbage: HTML, invalid JSON, …).
+        self.get_raw: tuple[str, bytes] | None = None
         self._stopping = asyncio.Event()
         self._runner: web.AppRunner | None = None
         self._sock = socket.socket()
@@ -200,6 +205,9 @@ class FakePeer:
                 await asyncio.wait_for(self._stopping.wait(), self.get_delay)
         if self.get_status is not None:
             return web.json_response({"error": "unavailable"}, status=self.get_status)
+        if self.get_raw is not None:
+            content_type, raw = self.get_raw
+            return web.Response(body=raw, headers={"Content-Type": content_type})
         return None
 
     async def _actor(self, request: web.Request) -> web.Response:
@@ -229,7 +237,15 @@ class FakePeer:
         return web.Response(body=orjson.dumps(stub), content_type="application/activity+json")
 
     async def _object(self, request: web.Request) -> web.Response:
-        obj = self.objects.get(f"{self.base}/objects/{request.match_info['token']}")
+        url = f"{self.base}/objects/{request.match_info['token']}"
+        if url in self.raw_objects:
+            # Exactly these bytes, after a delay: a peer serving garbage, or slowly.
+            content_type, raw, delay = self.raw_objects[url]
+            if delay > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), delay)
+            return web.Response(body=raw, headers={"Content-Type": content_type})
+        obj = self.objects.get(url)
         if obj is None:
             return web.json_response({"error": "not found"}, status=404)
         return web.Response(body=orjson.dumps(obj), content_type="application/activity+json")

@@ -26,7 +26,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from little_boxes import activitypub as lb
+from little_boxes import activitypub as lb  # type: ignore[import-untyped]
 
 from federation.jsonld import AS_CONTEXT, SECURITY_CONTEXT
 from federation.vocab import coop_terms

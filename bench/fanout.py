@@ -1,0 +1,258 @@
+"""Fan-out: one post delivered to N followers on H receiving hosts, against the
+RSA-2048 signing ceiling of the same cores, measured in the same run.
+
+    python3 dev.py bench fanout [--followers 100,1000,10000] [--hosts 10]
+
+- The node (``coopfed run``, subprocess, embedded PostgreSQL) gets N followers
+  (seeded in its database), spread round-robin over ``--hosts`` receiving hosts.
+  Each follower has its own inbox and no shared inbox, so one post is N signed
+  deliveries (with shared inboxes it would be H).
+- The receiver (one uvloop process, one port per host) verifies the Digest and the
+  RSA-2048 signature of every delivery with the node's published key.
+- A post is published through C2S (``POST /users/coop/outbox``); the clock runs from
+  that request to the last verified delivery.
+- The ceiling: RSA-2048 signatures per second with one process per core, nothing
+  else (``--ceiling-seconds``), measured before the node's load starts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import orjson
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import (
+    LOCALHOST,
+    MemorySampler,
+    NodeProcess,
+    Profiler,
+    ServerProcess,
+    base_parser,
+    cpu_per_item,
+    emit,
+    free_port,
+    header,
+    load_average,
+    rate,
+    ratio,
+    removing,
+    say,
+    sign_ceiling,
+    wait_for_quiet,
+    write_keys,
+)
+
+C2S_ENV = {"COOPFED_C2S_RATE": "1000", "COOPFED_C2S_BURST": "1000"}
+
+
+def parser() -> Any:
+    p = base_parser(__doc__.split("\n\n")[0])
+    p.add_argument(
+        "--followers",
+        default="100,1000,10000",
+        help="comma-separated follower counts, one post each (default 100,1000,10000)",
+    )
+    p.add_argument("--hosts", type=int, default=10, help="receiving hosts (default 10)")
+    p.add_argument("--time-limit", type=float, default=180.0, help="seconds per post at most")
+    p.add_argument("--ceiling-seconds", type=float, default=4.0, help="signing ceiling duration")
+    p.add_argument("--workers", type=int, default=0, help="extra `coopfed worker` processes")
+    p.add_argument(
+        "--node-arg", action="append", default=[], help="extra `coopfed run` argument (repeat)"
+    )
+    return p
+
+
+async def seed_followers(node: NodeProcess, ports: list[int], start: int, stop: int) -> None:
+    """Followers ``start``..``stop - 1``: remote actors with personal inboxes only."""
+    async with node.db() as conn:
+        coop_id = await conn.fetchval("SELECT id FROM local_actors WHERE kind = 'coop'")
+        actors = []
+        follows = []
+        for i in range(start, stop):
+            port = ports[i % len(ports)]
+            uri = f"http://{LOCALHOST}:{port}/users/f{i}"
+            document = orjson.dumps(
+                {"id": uri, "type": "Person", "inbox": uri + "/inbox", "preferredUsername": f"f{i}"}
+            ).decode()
+            actors.append(
+                (uri, f"{LOCALHOST}:{port}", f"f{i}", uri + "/inbox", uri + "#main-key", document)
+            )
+            follows.append((coop_id, uri, uri + "/follows/1"))
+        await conn.executemany(
+            """INSERT INTO remote_actors (uri, host, type, username, inbox, key_id, document)
+               VALUES ($1, $2, 'Person', $3, $4, $5, $6::jsonb) ON CONFLICT DO NOTHING""",
+            actors,
+        )
+        await conn.executemany(
+            """INSERT INTO follows (local_actor_id, remote_actor, direction, state, activity_id,
+                   accepted_at)
+               VALUES ($1, $2, 'inbound', 'accepted', $3, now()) ON CONFLICT DO NOTHING""",
+            follows,
+        )
+
+
+async def receiver_stats(session: aiohttp.ClientSession, port: int) -> dict[str, Any]:
+    async with session.get(f"http://{LOCALHOST}:{port}/stats") as resp:
+        data: dict[str, Any] = await resp.json()
+        return data
+
+
+async def publish(session: aiohttp.ClientSession, node: NodeProcess, token: str, text: str) -> str:
+    async with session.post(
+        node.base_url + "/users/coop/outbox",
+        json={"type": "Note", "content": text},
+        headers={"Authorization": f"Bearer {token}"},
+    ) as resp:
+        body = await resp.json(content_type=None)
+        if resp.status != 201:
+            raise RuntimeError(f"publish answered {resp.status}: {body}")
+        return str(body["id"])
+
+
+async def one_post(
+    session: aiohttp.ClientSession,
+    node: NodeProcess,
+    token: str,
+    stats_port: int,
+    followers: int,
+    time_limit: float,
+) -> dict[str, Any]:
+    async with session.post(f"http://{LOCALHOST}:{stats_port}/reset") as resp:
+        assert resp.status == 200
+    load = load_average()
+    cpu_before = node.cpu()
+    with MemorySampler(node) as sampler:
+        t0 = time.time()
+        await publish(session, node, token, f"Fan-out to {followers} followers {uuid.uuid4()}")
+        published = time.time()
+        deadline = time.monotonic() + time_limit
+        stats = await receiver_stats(session, stats_port)
+        while stats["verified"] + stats["failed"] < followers and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+            stats = await receiver_stats(session, stats_port)
+    cpu = cpu_per_item(cpu_before, node.cpu(), max(1, stats["verified"]))
+    last = stats["last"] or time.time()
+    seconds = last - t0
+    return {
+        "followers": followers,
+        "verified": stats["verified"],
+        "failed": stats["failed"],
+        "failure_reasons": stats["reasons"],
+        "hosts_reached": stats["hosts"],
+        "publish_seconds": round(published - t0, 3),
+        "first_delivery_seconds": round((stats["first"] or last) - t0, 3),
+        "seconds_to_deliver_all": round(seconds, 3),
+        "deliveries_per_second": rate(stats["verified"], seconds),
+        "cpu_us_per_delivery": cpu,
+        "memory_peak": sampler.peak.as_dict(),
+        "load_1min": load,
+        "complete": stats["verified"] >= followers,
+    }
+
+
+async def run(opts: Any) -> dict[str, Any]:
+    result = header("fan-out")
+    if opts.wait_idle:
+        wait_for_quiet(opts.max_load, opts.wait_idle)
+    counts = sorted(int(n) for n in opts.followers.split(","))
+    load = load_average()
+    say(f"signing ceiling: {opts.ceiling_seconds} s on every core")
+    result["ceiling"] = {**sign_ceiling(opts.ceiling_seconds), "load_1min": load}
+    say(f"ceiling: {result['ceiling']['signatures_per_second']} signatures/s")
+    node = NodeProcess("fanout", database_url=opts.database_url, env=C2S_ENV, args=opts.node_arg)
+    receiver: ServerProcess | None = None
+    try:
+        startup = await node.start()
+        node.start_workers(opts.workers)
+        say(f"node up in {startup:.2f} s at {node.base_url}")
+        key_id, pem = await node.public_key_pem()
+        ports = [free_port() for _ in range(opts.hosts)]
+        keys_path = write_keys({key_id: pem})
+        with removing(keys_path):
+            receiver = ServerProcess(
+                "receiver", ["--ports", ",".join(map(str, ports)), "--keys", str(keys_path)]
+            )
+            await receiver.start()
+        token = await node.create_token()
+        posts = []
+        seeded = 0
+        async with aiohttp.ClientSession() as session:
+            await one_post(session, node, token, ports[0], 0, 5)  # warm-up: no followers
+            for count in counts:
+                await seed_followers(node, ports, seeded, count)
+                seeded = count
+                profile = opts.profile if count == counts[-1] else None
+                with Profiler(node, profile):
+                    figures = await one_post(session, node, token, ports[0], count, opts.time_limit)
+                say(
+                    f"{count} followers: {figures['seconds_to_deliver_all']} s, "
+                    f"{figures['deliveries_per_second']}/s"
+                )
+                posts.append(figures)
+        result["node"] = {
+            "startup_seconds": round(startup, 2),
+            "extra_worker_processes": opts.workers,
+            "node_args": opts.node_arg,
+            "hosts": opts.hosts,
+            "memory_idle": node.memory().as_dict(),
+            "posts": posts,
+        }
+    finally:
+        if receiver is not None:
+            receiver.stop()
+        node.cleanup()
+    best = posts[-1]
+    ceiling = result["ceiling"]["signatures_per_second"]
+    result["ratio_deliveries_to_signing_ceiling"] = ratio(best["deliveries_per_second"], ceiling)
+    result["target"] = ">= 0.7 of the signing ceiling (largest fan-out)"
+    result["load_after"] = load_average()
+    return result
+
+
+def lines_of(result: dict[str, Any]) -> list[str]:
+    m = result["machine"]
+    ceiling = result["ceiling"]
+    lines = [
+        f"machine: {m['cpu_model']}, {m['cores']} cores, Python {m['python']}, {m['postgres']}",
+        f"ceiling: {ceiling['signatures_per_second']} RSA-2048 signatures/s on "
+        f"{ceiling['processes']} processes (load {ceiling['load_1min']})",
+        f"{'followers':>10} {'all delivered':>14} {'deliveries/s':>13} {'ratio':>6} "
+        f"{'CPU µs/delivery (node, PG)':>27} {'peak MB':>8} {'load':>5}",
+    ]
+    for post in result["node"]["posts"]:
+        cpu = post["cpu_us_per_delivery"]
+        lines.append(
+            f"{post['followers']:>10} {post['seconds_to_deliver_all']:>12} s "
+            f"{post['deliveries_per_second']:>13} "
+            f"{ratio(post['deliveries_per_second'], ceiling['signatures_per_second']):>6} "
+            f"{cpu.get('node', 0):>18}, {cpu.get('postgres', 0):>7} "
+            f"{post['memory_peak']['total_mb']:>8} {post['load_1min']:>5}"
+            + ("" if post["complete"] else "  INCOMPLETE")
+        )
+    lines.append(
+        f"ratio deliveries / signing ceiling (largest): "
+        f"{result['ratio_deliveries_to_signing_ceiling']:.2f}  (target >= 0.70)"
+    )
+    return lines
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    opts = parser().parse_args(argv)
+    from common import _install_uvloop
+
+    _install_uvloop()
+    result = asyncio.run(run(opts))
+    emit("fanout", result, lines_of(result), opts.json)
+    return result
+
+
+if __name__ == "__main__":
+    main()

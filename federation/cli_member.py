@@ -1,0 +1,123 @@
+"""``coopfed member``: the coop's members, who log in from Mastodon-compatible apps.
+
+- ``coopfed member add USERNAME [--name NAME]`` creates ``@USERNAME@domain``
+  (a Person with its own key) and asks for its password twice (or reads one
+  line from standard input with ``--password-stdin``, or when it is no terminal).
+- ``coopfed member password USERNAME`` sets a new password; the member's apps
+  must log in again.
+- ``coopfed member list [--json]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from federation.cli import FLAG_HELP, NODE_FLAGS, print_json, run_async
+from federation.context import NodeContext
+from federation.settings import ENV_NAMES, Settings
+
+Adder = Callable[..., argparse.ArgumentParser]
+
+
+def read_password(args: argparse.Namespace) -> str | None:
+    """The new password: one stdin line, or typed twice at a terminal; None if they differ."""
+    if args.password_stdin or not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\r\n")
+    first = getpass.getpass("password for the member: ")
+    again = getpass.getpass("the same password again: ")
+    return first if first == again else None
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> int:
+    from outbox.publish import ActionError
+
+    password = read_password(args) if args.action in ("add", "password") else ""
+    if password is None:
+        print("coopfed: the two passwords differ", file=sys.stderr)
+        return 1
+
+    async def with_node(node: Any) -> int:
+        try:
+            return await ACTIONS[args.action](node, args, password)
+        except ActionError as exc:
+            print(f"coopfed: {exc.detail}", file=sys.stderr)
+            return 1
+
+    return run_async(settings, with_node)
+
+
+async def add(node: NodeContext, args: argparse.Namespace, password: str) -> int:
+    from outbox.members import create_member
+
+    actor = await create_member(node, args.member, password, name=args.display_name or "")
+    print(f"@{actor.username}@{node.urls.domain} is ready: {node.urls.actor(actor.username)}")
+    print(f"log in from a Mastodon app with the server {node.urls.base}")
+    return 0
+
+
+async def password(node: NodeContext, args: argparse.Namespace, password: str) -> int:
+    from outbox.members import get_member, set_member_password
+
+    actor = await get_member(node, args.member)
+    await set_member_password(node, actor, password)
+    print(f"new password set for @{actor.username}; its apps must log in again")
+    return 0
+
+
+async def list_members(node: NodeContext, args: argparse.Namespace, password: str) -> int:
+    members = await node.store.list_members()
+    items = [
+        {
+            "username": m.username,
+            "handle": f"@{m.username}@{node.urls.domain}",
+            "name": m.name,
+            "actor": node.urls.actor(m.username),
+            "created_at": m.created_at.isoformat(),
+        }
+        for m in members
+        if m.deleted_at is None
+    ]
+    if args.json:
+        print_json(items)
+    elif not items:
+        print("no members")
+    for item in items if not args.json else []:
+        print(f"{item['handle']}\t{item['name']}\t{item['actor']}")
+    return 0
+
+
+ACTIONS = {"add": add, "password": password, "list": list_members}
+
+
+def _node_flags(parser: argparse.ArgumentParser) -> None:
+    """--data-dir and --database-url after the action too (only set when given)."""
+    for name in NODE_FLAGS:
+        var, _ = ENV_NAMES[name]
+        parser.add_argument(
+            "--" + name.replace("_", "-"),
+            dest=name,
+            default=argparse.SUPPRESS,
+            metavar=name.upper(),
+            help=f"{FLAG_HELP[name]} [env {var}]",
+        )
+
+
+def add_commands(add_command: Adder) -> None:
+    p = add_command("member", _run, "manage the coop's members (who log in from Mastodon apps)")
+    sub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    q = sub.add_parser("add", help="create a member account and set its password")
+    _node_flags(q)
+    q.add_argument("member", metavar="USERNAME")
+    q.add_argument("--name", dest="display_name", metavar="NAME", help="the member's display name")
+    q.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    q = sub.add_parser("password", help="set a member's password (its apps log in again)")
+    _node_flags(q)
+    q.add_argument("member", metavar="USERNAME")
+    q.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    q = sub.add_parser("list", help="list the members")
+    _node_flags(q)
+    q.add_argument("--json", action="store_true", help="print JSON")

@@ -1,0 +1,341 @@
+"""The admin pages under ``/admin``: the coop's admin in a browser, behind a login.
+
+Log in with the admin password (``coopfed password``) or an API token
+(``coopfed token create``).  Every action posts a form with the session's CSRF
+token and calls the functions the CLI and the C2S API call (``outbox.market``,
+``outbox.publish``), then redirects to the dashboard (POST-redirect-GET).  A
+refused input re-renders the page with the error next to the field (422); a
+step the exchange does not allow shows why (409).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+
+from federation.context import NODE, NodeContext
+from federation.store import Proposal
+from outbox import market, publish
+from outbox.admin_auth import (
+    LIMITER,
+    Admin,
+    LoginLimiter,
+    current_admin,
+    forbidden,
+    handle_login,
+    handle_login_form,
+    handle_logout,
+    html_page,
+    read_form,
+    same_token,
+    see_other,
+)
+from outbox.admin_dashboard import dashboard, gather
+from outbox.admin_pages import Forms, edit_page, message_page
+from outbox.c2s import MAX_MESSAGE, amount_text, number
+from outbox.proposals import InvalidProposal
+from outbox.publish import ActionError
+
+log = logging.getLogger(__name__)
+
+SECURITY_HEADERS = {
+    "Cache-Control": "no-store",
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+DONE = {
+    "published": "Published: it is on the public board and on its way to the followers.",
+    "updated": "Saved and sent to the followers.",
+    "closed": "Closed.",
+    "deleted": "Deleted.",
+    "responded": "Your response was sent.",
+    "accept": "Exchange accepted.",
+    "reject": "Offer rejected.",
+    "withdraw": "Offer withdrawn.",
+    "cancel": "Exchange cancelled.",
+    "complete": "Exchange marked completed.",
+    "approved": "Follower approved.",
+    "refused": "Follow request rejected.",
+    "blocked": "Domain blocked.",
+    "unblocked": "Domain unblocked.",
+}
+PROPOSAL_INPUTS = ("title", "details", "quantity", "unit", "price", "currency", "deadline")
+NOT_FOUND = frozenset({"not_found", "unknown_proposal", "unknown_object", "unknown_actor"})
+Form = Mapping[str, str]
+
+
+# -- input ------------------------------------------------------------------------
+
+
+def deadline_value(text: str) -> str | None:
+    """A deadline typed in the form: a bare date or time without zone is UTC."""
+    if not text:
+        return None
+    if len(text) == 10:
+        text += "T23:59:59"
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return text  # validate_spec names the field
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).isoformat()
+
+
+def proposal_raw(form: Form) -> dict[str, Any]:
+    """The proposal fields of a form, as ``validate_spec`` names them."""
+    raw: dict[str, Any] = {}
+    for name in (*PROPOSAL_INPUTS, "tags", "resource"):
+        if name not in form:
+            continue
+        value = form[name].strip()
+        if name == "deadline":
+            raw[name] = deadline_value(value)
+        elif name in ("unit", "currency", "resource"):
+            raw[name] = value or None
+        else:
+            raw[name] = value
+    return raw
+
+
+def _editable(p: Proposal) -> dict[str, Any]:
+    """A stored proposal as the edit form shows it."""
+    return {
+        "uri": p.uri,
+        "kind": p.kind,
+        "title": p.title,
+        "details": p.details,
+        "quantity": amount_text(p.quantity),
+        "unit": p.unit or "one",
+        "price": amount_text(p.price),
+        "currency": p.currency,
+        "deadline": p.deadline.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S") if p.deadline else "",
+        "tags": " ".join(p.tags),
+        "resource": p.resource,
+    }
+
+
+# -- pages ------------------------------------------------------------------------
+
+
+async def handle_dashboard(request: web.Request) -> web.Response:
+    node = request.app[NODE]
+    admin = await current_admin(request)
+    if admin is None:
+        raise see_other("/admin/login")
+    forms = Forms(csrf=admin.session.csrf)
+    data = await gather(node, admin.actor, request.query, forms)
+    flash = DONE.get(request.query.get("done", ""), "")
+    return html_page(dashboard(data, forms, flash=flash), 422 if forms.errors else 200)
+
+
+async def _own_open_proposal(node: NodeContext, admin: Admin, uri: str) -> Proposal | None:
+    proposal = await node.store.get_proposal(uri) if uri else None
+    if (
+        proposal is None
+        or not proposal.local
+        or proposal.attributed_to != node.urls.actor(admin.actor.username)
+        or proposal.status != "open"
+    ):
+        return None
+    return proposal
+
+
+async def handle_edit(request: web.Request) -> web.Response:
+    node = request.app[NODE]
+    admin = await current_admin(request)
+    if admin is None:
+        raise see_other("/admin/login")
+    proposal = await _own_open_proposal(node, admin, request.query.get("uri", ""))
+    if proposal is None:
+        return html_page(
+            message_page("Not found", "No open proposal of ours at this address."), 404
+        )
+    return html_page(edit_page(Forms(csrf=admin.session.csrf), _editable(proposal)))
+
+
+# -- actions ----------------------------------------------------------------------
+
+Action = Callable[[web.Request, NodeContext, Admin, Form], Awaitable[str]]
+
+
+def action(run: Action) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """A POST of the admin: session and CSRF checked, errors shown, then redirect."""
+
+    async def handler(request: web.Request) -> web.Response:
+        node = request.app[NODE]
+        admin = await current_admin(request)
+        if admin is None:
+            text = "Your session has ended. Log in again."
+            return html_page(message_page("Logged out", text, "/admin/login", "Log in"), 403)
+        form = await read_form(request)
+        if not same_token(form.get("csrf"), admin.session.csrf):
+            return forbidden()
+        form_id = form.get("form", "")[:80]
+        try:
+            target = await run(request, node, admin, form)
+        except InvalidProposal as exc:
+            return await _failed(node, admin, form, form_id, (exc.field, exc.message), 422)
+        except ActionError as exc:
+            status = 404 if exc.reason in NOT_FOUND else 409
+            return await _failed(node, admin, form, form_id, ("", exc.detail), status, exc.detail)
+        raise see_other(target)
+
+    return handler
+
+
+async def _failed(
+    node: NodeContext,
+    admin: Admin,
+    form: Form,
+    form_id: str,
+    error: tuple[str, str],
+    status: int,
+    alert: str = "",
+) -> web.Response:
+    values = {k: v for k, v in form.items() if k not in ("csrf", "form")}
+    forms = Forms(csrf=admin.session.csrf, errors={form_id: error}, values={form_id: values})
+    if form_id == "edit":
+        proposal = await _own_open_proposal(node, admin, form.get("uri", ""))
+        if proposal is not None:
+            return html_page(edit_page(forms, _editable(proposal), alert), status)
+    data = await gather(node, admin.actor, {}, forms)
+    return html_page(dashboard(data, forms, error=alert or f"Not done: {error[1]}"), status)
+
+
+@action
+async def do_publish(request: web.Request, node: NodeContext, admin: Admin, form: Form) -> str:
+    await market.publish_proposal(
+        node, admin.actor, {**proposal_raw(form), "kind": form.get("kind")}
+    )
+    return "/admin?done=published#ours"
+
+
+@action
+async def do_update(request: web.Request, node: NodeContext, admin: Admin, form: Form) -> str:
+    await market.update_proposal(node, admin.actor, form.get("uri", ""), proposal_raw(form))
+    return "/admin?done=updated#ours"
+
+
+@action
+async def do_close(request: web.Request, node: NodeContext, admin: Admin, form: Form) -> str:
+    await market.close_proposal(node, admin.actor, form.get("uri", ""))
+    return "/admin?done=closed#ours"
+
+
+@action
+async def do_delete(request: web.Request, node: NodeContext, admin: Admin, form: Form) -> str:
+    await market.delete_proposal(node, admin.actor, form.get("uri", ""))
+    return "/admin?done=deleted#ours"
+
+
+@action
+async def do_respond(request: web.Request, node: NodeContext, admin: Admin, form: Form) -> str:
+    quantity = number("quantity", form.get("quantity", "").strip())
+    if quantity is None or quantity == 0:
+        raise InvalidProposal("quantity", "is required and must be above 0")
+    price = number("price", form.get("price", "").strip())
+    message = form.get("message", "").strip()
+    if len(message) > MAX_MESSAGE:
+        raise InvalidProposal("message", f"is longer than {MAX_MESSAGE} characters")
+    await market.respond(
+        node,
+        admin.actor,
+        form.get("proposal", ""),
+        quantity=quantity,
+        reciprocal=price,
+        message=message,
+    )
+    return "/admin?done=responded#exchanges"
+
+
+@action
+async def do_exchange(request: web.Request, node: NodeContext, admin: Admin, form: Form) -> str:
+    number_text = request.match_info["id"]
+    exchange = (
+        await node.store.get_exchange(int(number_text))
+        if number_text.isdigit() and len(number_text) < 18
+        else None
+    )
+    actor_url = node.urls.actor(admin.actor.username)
+    if exchange is None or actor_url not in (exchange.proposer, exchange.responder):
+        raise ActionError("not_found", f"no exchange {number_text}")
+    event, reason = form.get("event", ""), form.get("reason", "").strip()[:MAX_MESSAGE]
+    if event == "accept":
+        await market.accept(node, admin.actor, exchange.id)
+    elif event == "reject":
+        await market.reject(node, admin.actor, exchange.id, reason)
+    elif event == "withdraw":
+        await market.withdraw(node, admin.actor, exchange.id)
+    elif event == "cancel":
+        await market.cancel(node, admin.actor, exchange.id, reason)
+    elif event == "complete":
+        await market.complete(node, admin.actor, exchange.id)
+    else:
+        raise ActionError("illegal_transition", f"unknown step {event!r}")
+    return f"/admin?done={event}#exchanges"
+
+
+@action
+async def do_approve(request: web.Request, node: NodeContext, admin: Admin, form: Form) -> str:
+    await publish.approve(node, admin.actor, form.get("actor", ""))
+    return "/admin?done=approved#followers"
+
+
+@action
+async def do_refuse(request: web.Request, node: NodeContext, admin: Admin, form: Form) -> str:
+    await publish.reject(node, admin.actor, form.get("actor", ""))
+    return "/admin?done=refused#followers"
+
+
+@action
+async def do_block(request: web.Request, node: NodeContext, admin: Admin, form: Form) -> str:
+    domain = form.get("domain", "").strip()
+    if not domain:
+        raise InvalidProposal("domain", "is required")
+    try:
+        await publish.block_domain(node, domain, form.get("reason", "").strip()[:500])
+    except ActionError as exc:
+        raise InvalidProposal("domain", exc.detail) from exc
+    return "/admin?done=blocked#blocks"
+
+
+@action
+async def do_unblock(request: web.Request, node: NodeContext, admin: Admin, form: Form) -> str:
+    await publish.unblock_domain(node, form.get("domain", ""))
+    return "/admin?done=unblocked#blocks"
+
+
+async def _admin_headers(request: web.Request, response: web.StreamResponse) -> None:
+    if request.path == "/admin" or request.path.startswith("/admin/"):
+        response.headers.update(SECURITY_HEADERS)
+
+
+async def handle_slash(request: web.Request) -> web.Response:
+    raise see_other("/admin")
+
+
+def setup_routes(app: web.Application) -> None:
+    app[LIMITER] = LoginLimiter()
+    app.on_response_prepare.append(_admin_headers)
+    app.router.add_get("/admin", handle_dashboard)
+    app.router.add_get("/admin/", handle_slash)
+    app.router.add_get("/admin/login", handle_login_form)
+    app.router.add_post("/admin/login", handle_login)
+    app.router.add_post("/admin/logout", handle_logout)
+    app.router.add_get("/admin/edit", handle_edit)
+    app.router.add_post("/admin/proposals", do_publish)
+    app.router.add_post("/admin/proposals/update", do_update)
+    app.router.add_post("/admin/proposals/close", do_close)
+    app.router.add_post("/admin/proposals/delete", do_delete)
+    app.router.add_post("/admin/respond", do_respond)
+    app.router.add_post("/admin/exchanges/{id}", do_exchange)
+    app.router.add_post("/admin/followers/approve", do_approve)
+    app.router.add_post("/admin/followers/reject", do_refuse)
+    app.router.add_post("/admin/blocks", do_block)
+    app.router.add_post("/admin/blocks/remove", do_unblock)
