@@ -311,6 +311,33 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def machine_busy() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine so far, from /proc/stat."""
+    try:
+        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except (OSError, ValueError):
+        return (0.0, 0.0)
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    tick = os.sysconf("SC_CLK_TCK")
+    return ((sum(fields[:8]) - idle) / tick, sum(fields[:8]) / tick)
+
+
+class BusyMeter:
+    """How busy the machine's cores were while the block ran (all processes, ours too)."""
+
+    def __enter__(self) -> BusyMeter:
+        self._start = machine_busy()
+        self._self = time.process_time()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        busy, total = machine_busy()
+        self.cores_busy = 0.0
+        if total > self._start[1]:
+            self.cores_busy = round((busy - self._start[0]) / (total - self._start[1]) * cores(), 2)
+        self.client_cpu_seconds = round(time.process_time() - self._self, 2)
+
+
 def process_name(pid: int) -> str:
     try:
         return Path(f"/proc/{pid}/comm").read_text().strip()
@@ -551,6 +578,8 @@ class Profiler:
             return self
         command = [spy, "record", "--pid", str(self.node.proc.pid), "--rate", "200"]
         command += ["--format", "raw", "--output", str(self.path), "--nonblocking"]
+        if os.environ.get("BENCH_PROFILE_NATIVE"):
+            command.append("--native")
         self.proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         return self
 

@@ -33,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (
     ActorHost,
     ActorPool,
+    BusyMeter,
     MemorySampler,
     NodeProcess,
     Profiler,
@@ -179,9 +180,10 @@ async def run(opts: Any) -> dict[str, Any]:
             try:
                 await post_all(port, warm_raw, concurrency=opts.concurrency, time_limit=30)
                 load = load_average()
-                measured = await post_all(
-                    port, cached_raw, concurrency=opts.concurrency, time_limit=opts.time_limit
-                )
+                with BusyMeter() as ceiling_busy:
+                    measured = await post_all(
+                        port, cached_raw, concurrency=opts.concurrency, time_limit=opts.time_limit
+                    )
             finally:
                 ceiling.stop()
         ceiling_rate = measured.per_second(202)
@@ -189,6 +191,8 @@ async def run(opts: Any) -> dict[str, Any]:
             **measured.as_dict(),
             "accepted_per_second": ceiling_rate,
             "load_1min": load,
+            "cores_busy": ceiling_busy.cores_busy,
+            "client_cpu_seconds": ceiling_busy.client_cpu_seconds,
         }
         say(f"ceiling: {ceiling_rate}/s 202 ({measured.statuses})")
 
@@ -217,9 +221,13 @@ async def run(opts: Any) -> dict[str, Any]:
             load_cached = load_average()
             cpu_before = node.cpu()
             with Profiler(node, opts.profile):
-                cached_result = await post_all(
-                    node.port, cached_raw, concurrency=opts.concurrency, time_limit=opts.time_limit
-                )
+                with BusyMeter() as node_busy:
+                    cached_result = await post_all(
+                        node.port,
+                        cached_raw,
+                        concurrency=opts.concurrency,
+                        time_limit=opts.time_limit,
+                    )
                 say(
                     f"cached keys: {cached_result.per_second(202)}/s 202 ({cached_result.statuses})"
                 )
@@ -227,9 +235,13 @@ async def run(opts: Any) -> dict[str, Any]:
             cached_figures = await phase_figures(
                 node, f"%/statuses/{run_id}-c-%", cached_result.started_at
             )
+            # Accepting and processing, per activity stored, from the first request
+            # until the last one is processed.
             cached_figures["cpu_us_per_activity"] = cpu_per_item(
-                cpu_before, node.cpu(), cached_figures["processed"]
+                cpu_before, node.cpu(), cached_figures["stored"]
             )
+            cached_figures["cores_busy_while_posting"] = node_busy.cores_busy
+            cached_figures["client_cpu_seconds"] = node_busy.client_cpu_seconds
         result["node"] = {
             "startup_seconds": round(startup, 2),
             "extra_worker_processes": opts.workers,
@@ -271,10 +283,12 @@ def lines_of(result: dict[str, Any]) -> list[str]:
     return [
         f"machine: {m['cpu_model']}, {m['cores']} cores, Python {m['python']}, {m['postgres']}",
         f"ceiling (verify-only aiohttp, 1 process): {ceiling['accepted_per_second']:>8}/s  "
-        f"(load {ceiling['load_1min']})",
+        f"(load {ceiling['load_1min']}; {ceiling['cores_busy']} cores busy)",
         f"node, cached keys: accepted {cached['accepted_per_second']:>8}/s  "
         f"processed {cached['processed_per_second']:>8}/s  "
-        f"({cached['stored']} stored, {cached['duplicates']} replays; load {cached['load_1min']})",
+        f"({cached['stored']} stored, {cached['duplicates']} replays; load {cached['load_1min']}; "
+        f"{cached['cores_busy_while_posting']} cores busy)",
+        f"node CPU per activity (accept + process): {cached['cpu_us_per_activity']} µs",
         f"node, cold keys:   accepted {cold['accepted_per_second']:>8}/s  "
         f"processed {cold['processed_per_second']:>8}/s  "
         f"({cold['key_fetches']} key fetches; load {cold['load_1min']})",

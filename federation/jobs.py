@@ -149,7 +149,9 @@ class JobRunner:
 
     async def _claim_batch(self) -> int:
         free = self.concurrency - len(self._running)
-        if free <= 0:
+        # A busy runner claims in batches (a quarter of its slots at least), not
+        # one job each time one ends: one claim query serves many jobs.
+        if self._running and free < max(1, self.concurrency // 4):
             await asyncio.wait(set(self._running), return_when=asyncio.FIRST_COMPLETED)
             return 1
         jobs = await self.store.claim_jobs(

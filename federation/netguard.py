@@ -12,6 +12,7 @@ so every outbound request is checked twice:
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 import socket
@@ -188,9 +189,10 @@ class GuardedResolver(AbstractResolver):
         await self._inner.close()
 
 
+@functools.lru_cache(maxsize=4096)
 def normalize_domain(domain: str) -> str:
     """Lower-case ASCII (punycode) form of a host, without port, brackets, trailing dot
-    or a leading ``*.`` wildcard."""
+    or a leading ``*.`` wildcard.  Memoised: every inbox request asks it several times."""
     host = domain.strip().lower()
     if host.startswith("["):
         host = host[1 : host.find("]")] if "]" in host else host[1:]
@@ -232,8 +234,10 @@ class DomainBlocks:
         self._domains = self._domains - {normalize_domain(domain)}
 
     def is_blocked(self, host: str) -> bool:
+        if not self._domains:
+            return False
         name = normalize_domain(host)
-        if not name or not self._domains:
+        if not name:
             return False
         if parse_ip(name) is not None:
             return name in self._domains

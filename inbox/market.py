@@ -13,6 +13,8 @@ from decimal import Decimal
 from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
+from actors.remote import InvalidActor, fetch_actor
+from federation.client import FetchError
 from federation.context import NodeContext
 from federation.exchange import IllegalTransition, next_state
 from federation.jsonld import get_id, has_type
@@ -142,6 +144,57 @@ async def _ingest(node: NodeContext, item: InboxActivity, obj: dict[str, Any]) -
     return f"proposal {outcome}" + (f", {matches} match(es)" if matches else "")
 
 
+BACKFILL_ITEMS = 50
+
+
+async def backfill_proposals(node: NodeContext, actor_uri: str) -> str:
+    """Once a coop accepts our follow, read its outbox's first page so that its
+    open offers, needs and solidarity requests reach our market at once (not only
+    the ones it publishes from now on).  Each item goes through the same checks
+    as a delivered activity; a failure here never undoes the follow."""
+    try:
+        remote = await fetch_actor(node, actor_uri)
+        outbox_url = get_id(remote.document.get("outbox"))
+        if not outbox_url or not _same_host(outbox_url, actor_uri):
+            return "no outbox to read"
+        signer = await node.instance_signer()
+        collection = await node.client.fetch_json(outbox_url, signer=signer)
+        page: Any = collection.get("first")
+        if isinstance(page, str) and _same_host(page, actor_uri):
+            page = await node.client.fetch_json(page, signer=signer)
+        items = page.get("orderedItems") if isinstance(page, dict) else None
+    except (FetchError, InvalidActor) as exc:
+        return f"outbox not read ({exc})"
+    if not isinstance(items, list):
+        return "outbox not read (no items)"
+    fetched = 0
+    for activity in reversed(items[:BACKFILL_ITEMS]):  # oldest first: Create before Update
+        if not isinstance(activity, dict) or get_id(activity.get("actor")) != actor_uri:
+            continue
+        inner = activity.get("object")
+        kind = activity.get("type")
+        if kind not in ("Create", "Update") or not is_proposal(inner):
+            continue
+        activity_id = get_id(activity) or ""
+        if not activity_id or not _same_host(activity_id, actor_uri):
+            continue
+        synthetic = InboxActivity(
+            id=0,
+            activity_id=activity_id,
+            actor=actor_uri,
+            type=kind,
+            body=activity,
+            local_actor_id=None,
+        )
+        try:
+            handler = handle_create if kind == "Create" else handle_update
+            if (await handler(node, synthetic)).startswith("proposal"):
+                fetched += 1
+        except Refused:
+            continue
+    return f"{fetched} proposal(s) read from the outbox"
+
+
 async def handle_create(node: NodeContext, item: InboxActivity) -> str:
     inner = item.body.get("object")
     if isinstance(inner, dict) and has_type(inner, "Document") and inner.get("name") == "Receipt":
@@ -222,7 +275,10 @@ async def handle_accept(node: NodeContext, item: InboxActivity) -> str:
     object_id = get_id(item.body.get("object"))
     exchange = await node.store.find_exchange(offer_id=object_id) if object_id else None
     if exchange is None:
-        return await follow.handle_accept(node, item)
+        outcome = await follow.handle_accept(node, item)
+        if outcome == "follow accepted":
+            outcome += f", {await backfill_proposals(node, item.actor)}"
+        return outcome
     if exchange.role != "responder" or item.actor != exchange.proposer:
         await _refuse(node, item, exchange, "accept", "only the proposer may accept this offer")
     result = item.body.get("result")

@@ -299,7 +299,11 @@ async def respond(
     """Answer a peer's offer, need or solidarity request with Offer(Agreement)."""
     proposal = await node.store.get_proposal(proposal_uri)
     if proposal is None or proposal.local:
-        raise ActionError("unknown_proposal", f"{proposal_uri} is not a peer's proposal we know")
+        raise ActionError(
+            "unknown_proposal",
+            f"{proposal_uri} is not a peer's proposal we know: follow its coop first "
+            "(`coopfed follow user@host`), then see it in `coopfed market`",
+        )
     if proposal.status != "open" or (proposal.deadline and proposal.deadline < node.clock()):
         raise ActionError("closed", f"{proposal_uri} is closed")
     if quantity <= 0:

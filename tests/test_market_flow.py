@@ -859,3 +859,25 @@ async def test_a_coop_announces_a_peers_solidarity_request(nodes: NodeFactory) -
         await eventually(boosted, message="B counts A's boost")
     finally:
         await peer.stop()
+
+
+async def test_following_a_coop_brings_its_open_proposals(nodes: NodeFactory) -> None:
+    # Given A published an offer and a solidarity request before B followed it
+    a, b = await nodes("a"), await nodes("b")
+    a_coop = await a.ctx.coop_actor()
+    offer = await market.publish_proposal(
+        a.ctx, a_coop, {"kind": "offer", "title": "Bookkeeping", "price": "35", "unit": "hour"}
+    )
+    deadline = (datetime.now(UTC) + timedelta(days=2)).isoformat()
+    fund = await market.publish_proposal(a.ctx, a_coop, SOLIDARITY | {"deadline": deadline})
+    # When B follows A
+    await _follow(b, a)
+    # Then B's market holds both, read from A's outbox once the follow was accepted
+    for created in (offer, fund):
+        seen = await _seen(b, created["object"]["id"])
+        assert seen.status == "open" and not seen.local
+    # And B can respond to the older solidarity request at once
+    exchange = await market.respond(
+        b.ctx, await b.ctx.coop_actor(), fund["object"]["id"], quantity=Decimal(50)
+    )
+    assert exchange.pledge is True
