@@ -195,7 +195,11 @@ async def relationships(request: web.Request) -> web.Response:
     member = (await authenticate(request, "read:follows")).member
     answers = []
     for raw in (await read_params(request)).many("id")[:40]:
-        uri = await node.store.account_uri(int(raw)) if raw.isdigit() and len(raw) < 19 else None
+        uri = (
+            await node.store.account_uri(int(raw))
+            if raw.isascii() and raw.isdigit() and len(raw) < 19
+            else None
+        )
         if uri is not None:
             answers.append(await relationship(node, member, uri, int(raw)))
     return json_response(answers)

@@ -92,9 +92,11 @@ class Params:
         value = self.get(name)
         if value is None or value == "":
             return None
-        if not value.strip().isdigit() or len(value.strip()) > 19:
+        text = value.strip()
+        # ASCII digits only ("²".isdigit() is true) and within PostgreSQL's bigint.
+        if not (text.isascii() and text.isdigit()) or len(text) > 18:
             raise MastoError(400, f"{name} must be a number")
-        return int(value)
+        return int(text)
 
 
 def _flatten(name: str, value: Any, into: dict[str, list[str]]) -> None:
@@ -133,7 +135,7 @@ async def read_params(request: web.Request) -> Params:
 def path_id(request: web.Request, name: str = "id") -> int:
     """A numeric id from the path; anything else is a record we do not have."""
     raw = request.match_info.get(name, "")
-    if not raw.isdigit() or len(raw) > 19:
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
         raise MastoError(404, NOT_FOUND)
     return int(raw)
 

@@ -95,7 +95,15 @@ async def authenticate(request: web.Request, scope: str | None, *, user: bool = 
     scheme, _, token = request.headers.get("Authorization", "").strip().partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise _unauthorized()
-    found = await node.store.find_oauth_token(hash_token(token.strip()))
+    token_hash = hash_token(token.strip())
+    if node.c2s_limiter is not None:
+        # The same per-token budget as the C2S outbox, before any database work.
+        wait = node.c2s_limiter.take(f"oauth:{token_hash}")
+        if wait:
+            raise MastoError(
+                429, "Too many requests", headers={"Retry-After": str(max(1, round(wait)))}
+            )
+    found = await node.store.find_oauth_token(token_hash)
     if found is None:
         raise _unauthorized()
     actor = None

@@ -125,7 +125,9 @@ async def approve(node: NodeContext, args: argparse.Namespace) -> int:
 async def reject(node: NodeContext, args: argparse.Namespace) -> int:
     from outbox import market, publish
 
-    if args.actor.isdigit():  # an exchange: refuse the offer made on our proposal
+    if (
+        args.actor.isascii() and args.actor.isdigit()
+    ):  # an exchange: refuse the offer made on our proposal
         moved = await market.reject(
             node, await node.coop_actor(), int(args.actor), args.reason or ""
         )

@@ -244,7 +244,7 @@ async def token(node: NodeContext, args: argparse.Namespace) -> int:
         )
         return 0
     if args.action == "revoke":
-        if not (args.value or "").isdigit():
+        if not ((args.value or "").isascii() and (args.value or "").isdigit()):
             print("coopfed: token revoke needs an ID (see coopfed token list)", file=sys.stderr)
             return 1
         if not await node.store.revoke_token(int(args.value)):

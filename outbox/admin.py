@@ -259,7 +259,7 @@ async def do_exchange(request: web.Request, node: NodeContext, admin: Admin, for
     number_text = request.match_info["id"]
     exchange = (
         await node.store.get_exchange(int(number_text))
-        if number_text.isdigit() and len(number_text) < 18
+        if number_text.isascii() and number_text.isdigit() and len(number_text) < 18
         else None
     )
     actor_url = node.urls.actor(admin.actor.username)
