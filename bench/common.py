@@ -477,9 +477,24 @@ class NodeProcess:
         self.proc = None
 
     def cleanup(self) -> None:
+        """Stop the node and remove its data directory (and the database it was given)."""
         self.stop()
         if self._own_dir:
             shutil.rmtree(self.data_dir, ignore_errors=True)
+        if self._db_url:
+            dbname = self._db_url.split("?", 1)[0].rsplit("/", 1)[1]
+
+            async def drop() -> None:
+                conn = await asyncpg.connect(self.database_url)
+                try:
+                    await conn.execute(f"DROP DATABASE IF EXISTS {dbname}")
+                finally:
+                    await conn.close()
+
+            # A thread of its own: callers may be inside a running event loop.
+            with ThreadPoolExecutor(max_workers=1) as executor:
+                executor.submit(asyncio.run, drop()).result(timeout=60)
+            self._db_url = ""
 
     def log_tail(self, lines: int = 30) -> str:
         try:

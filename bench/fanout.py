@@ -163,10 +163,9 @@ async def run(opts: Any) -> dict[str, Any]:
     if opts.wait_idle:
         wait_for_quiet(opts.max_load, opts.wait_idle)
     counts = sorted(int(n) for n in opts.followers.split(","))
-    load = load_average()
     say(f"signing ceiling: {opts.ceiling_seconds} s on every core")
-    result["ceiling"] = {**sign_ceiling(opts.ceiling_seconds), "load_1min": load}
-    say(f"ceiling: {result['ceiling']['signatures_per_second']} signatures/s")
+    ceilings = [{"load_1min": load_average(), **sign_ceiling(opts.ceiling_seconds)}]
+    say(f"ceiling: {ceilings[0]['signatures_per_second']} signatures/s")
     node = NodeProcess("fanout", database_url=opts.database_url, env=C2S_ENV, args=opts.node_arg)
     receiver: ServerProcess | None = None
     try:
@@ -209,6 +208,16 @@ async def run(opts: Any) -> dict[str, Any]:
         if receiver is not None:
             receiver.stop()
         node.cleanup()
+    ceilings.append({"load_1min": load_average(), **sign_ceiling(opts.ceiling_seconds)})
+    say(f"ceiling again: {ceilings[1]['signatures_per_second']} signatures/s")
+    result["ceiling"] = {
+        "signatures_per_second": round(
+            sum(c["signatures_per_second"] for c in ceilings) / len(ceilings), 1
+        ),
+        "processes": ceilings[0]["processes"],
+        "runs": ceilings,
+        "what": "RSA-2048 PKCS#1 v1.5 SHA-256 signatures, one process per core, nothing else",
+    }
     best = posts[-1]
     ceiling = result["ceiling"]["signatures_per_second"]
     result["ratio_deliveries_to_signing_ceiling"] = ratio(best["deliveries_per_second"], ceiling)
@@ -223,7 +232,9 @@ def lines_of(result: dict[str, Any]) -> list[str]:
     lines = [
         f"machine: {m['cpu_model']}, {m['cores']} cores, Python {m['python']}, {m['postgres']}",
         f"ceiling: {ceiling['signatures_per_second']} RSA-2048 signatures/s on "
-        f"{ceiling['processes']} processes (load {ceiling['load_1min']})",
+        f"{ceiling['processes']} processes (mean of "
+        f"{' and '.join(str(r['signatures_per_second']) for r in ceiling['runs'])}; "
+        f"load {', '.join(str(r['load_1min']) for r in ceiling['runs'])})",
         f"{'followers':>10} {'all delivered':>14} {'deliveries/s':>13} {'ratio':>6} "
         f"{'CPU µs/delivery (node, PG)':>27} {'peak MB':>8} {'load':>5}",
     ]

@@ -129,14 +129,20 @@ async def publish_series(
     async with b.db() as conn:
         while time.monotonic() < deadline:
             rows = await conn.fetch(
-                "SELECT uri, extract(epoch FROM received_at) AS at FROM objects "
-                "WHERE uri = ANY($1::text[])",
+                """SELECT o.uri, extract(epoch FROM o.received_at) AS at,
+                          extract(epoch FROM i.received_at) AS arrived
+                   FROM objects o
+                   LEFT JOIN inbox_activities i ON i.body -> 'object' ->> 'id' = o.uri
+                   WHERE o.uri = ANY($1::text[])""",
                 list(sent),
             )
             if len(rows) >= len(sent):
                 break
             await asyncio.sleep(0.1)
     latencies = [float(r["at"]) - sent[r["uri"]] for r in rows]
+    # Where the time goes: publish -> the delivery reaches B's inbox -> stored on B.
+    arrivals = [float(r["arrived"]) - sent[r["uri"]] for r in rows if r["arrived"]]
+    processing = [float(r["at"]) - float(r["arrived"]) for r in rows if r["arrived"]]
     out: dict[str, Any] = {
         "posts": posts,
         "interval_seconds": interval,
@@ -150,6 +156,9 @@ async def publish_series(
             "p99": round(percentile(latencies, 99) * 1000, 1),
             "max": round(max(latencies) * 1000, 1),
         }
+    if arrivals:
+        out["publish_to_b_inbox_ms_p50"] = round(percentile(arrivals, 50) * 1000, 1)
+        out["b_inbox_to_stored_ms_p50"] = round(percentile(processing, 50) * 1000, 1)
     return out
 
 
@@ -222,7 +231,7 @@ def lines_of(result: dict[str, Any]) -> list[str]:
     m = result["machine"]
     lines = [
         f"machine: {m['cpu_model']}, {m['cores']} cores, Python {m['python']}, {m['postgres']}",
-        f"{'run':<28} {'posts':>5} {'stored':>6} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} "
+        f"{'run':<34} {'posts':>5} {'stored':>6} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} "
         f"{'load':>5}",
     ]
     for name, key in (("idle", "idle"), ("under inbox load on B", "under_inbox_load")):
@@ -232,7 +241,7 @@ def lines_of(result: dict[str, Any]) -> list[str]:
         if key == "under_inbox_load":
             label += f" ({run['inbox_load']['accepted_per_second']}/s)"
         lines.append(
-            f"{label:<28} {run['posts']:>5} {run['stored_on_b']:>6} {lat.get('p50', '-'):>7} "
+            f"{label:<34} {run['posts']:>5} {run['stored_on_b']:>6} {lat.get('p50', '-'):>7} "
             f"{lat.get('p95', '-'):>7} {lat.get('p99', '-'):>7} {run['load_1min']:>5}"
         )
     return lines

@@ -41,6 +41,7 @@ from federation.store import CONFIG_CHANNEL, Store, apply_migrations, create_poo
 from federation.urls import Urls
 from federation.version import software_version
 from inbox.dispatch import make_inbox_handler
+from inbox.market import BACKFILL, make_backfill_handler
 from inbox.routes import setup_routes as setup_inbox_routes
 from outbox.admin import setup_routes as setup_admin_routes
 from outbox.deliver import make_deliver_handler
@@ -109,6 +110,7 @@ def job_handlers(node: NodeContext) -> dict[str, JobHandler]:
         "process_inbox": make_inbox_handler(node),
         "deliver": make_deliver_handler(node),
         CLOSE_PROPOSAL: make_close_handler(node),
+        BACKFILL: make_backfill_handler(node),
     }
 
 

@@ -8,6 +8,7 @@ sender does not allow is refused, logged on the exchange, and never applied.
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, NoReturn
@@ -17,13 +18,16 @@ from actors.remote import InvalidActor, fetch_actor
 from federation.client import FetchError
 from federation.context import NodeContext
 from federation.exchange import IllegalTransition, next_state
+from federation.jobs import JobHandler
 from federation.jsonld import get_id, has_type
-from federation.store import Exchange, InboxActivity, LocalActor
+from federation.store import Exchange, InboxActivity, Job, LocalActor
 from inbox import content, follow
 from inbox.errors import Refused
 from outbox import market
 from outbox.matching import record_matches
 from outbox.proposals import InvalidProposal, is_proposal, parse_proposal
+
+log = logging.getLogger(__name__)
 
 
 def _same_host(a: str, b: str) -> bool:
@@ -144,7 +148,18 @@ async def _ingest(node: NodeContext, item: InboxActivity, obj: dict[str, Any]) -
     return f"proposal {outcome}" + (f", {matches} match(es)" if matches else "")
 
 
+BACKFILL = "backfill_proposals"
 BACKFILL_ITEMS = 50
+
+
+def make_backfill_handler(node: NodeContext) -> JobHandler:
+    """The ``backfill_proposals`` job, queued when a coop accepts our follow."""
+
+    async def backfill(job: Job) -> None:
+        outcome = await backfill_proposals(node, str(job.payload["actor"]))
+        log.info("backfill from %s: %s", job.payload["actor"], outcome)
+
+    return backfill
 
 
 async def backfill_proposals(node: NodeContext, actor_uri: str) -> str:
@@ -277,7 +292,7 @@ async def handle_accept(node: NodeContext, item: InboxActivity) -> str:
     if exchange is None:
         outcome = await follow.handle_accept(node, item)
         if outcome == "follow accepted":
-            outcome += f", {await backfill_proposals(node, item.actor)}"
+            await node.store.enqueue(BACKFILL, {"actor": item.actor}, max_attempts=3)
         return outcome
     if exchange.role != "responder" or item.actor != exchange.proposer:
         await _refuse(node, item, exchange, "accept", "only the proposer may accept this offer")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 import re
 from dataclasses import dataclass
@@ -36,6 +37,9 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
         )
 
 
+_HAS_RESET = "reset" in inspect.signature(asyncpg.create_pool).parameters
+
+
 async def _keep_session(conn: asyncpg.Connection) -> None:
     """Release a connection to the pool without a reset query.
 
@@ -54,8 +58,9 @@ async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 8) -> asyn
         min_size=min_size,
         max_size=max_size,
         init=_init_connection,
-        reset=_keep_session,
         command_timeout=30,
+        # asyncpg < 0.30 has no ``reset``: it keeps its reset query there.
+        **({"reset": _keep_session} if _HAS_RESET else {}),
     )
     assert pool is not None
     return pool
