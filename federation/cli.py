@@ -20,7 +20,7 @@ import orjson
 from federation.database import database_for
 from federation.embedded_pg import PostgresNotFound, PostgresStartError
 from federation.settings import ENV_NAMES, Settings, SettingsError, load_settings
-from federation.state_file import load_identity, save_identity
+from federation.state_file import IDENTITY_FILE, load_identity, save_identity
 
 Command = Callable[[argparse.Namespace, Settings], int]
 
@@ -79,6 +79,23 @@ def resolve_settings(args: argparse.Namespace, *, for_run: bool) -> Settings:
             **{k: v for k, v in saved.items() if k not in explicit and k in ENV_NAMES}
         )
     return settings
+
+
+# Commands that create a node's data rather than act on an existing node.
+CREATES_A_NODE = frozenset({"import"})
+
+
+def needs_a_node(args: argparse.Namespace, settings: Settings) -> bool:
+    return not args.for_run and args.command not in CREATES_A_NODE
+
+
+def has_node(settings: Settings) -> bool:
+    """A node lives in the data directory, or the settings name its database.
+
+    Without this, a command given the wrong --data-dir would quietly create a
+    new coop (with new keys) there instead of acting on the real one.
+    """
+    return bool(settings.database_url) or (settings.data_dir / IDENTITY_FILE).exists()
 
 
 def run_async(settings: Settings, action: Callable[[Any], Awaitable[int]]) -> int:
@@ -223,6 +240,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = resolve_settings(args, for_run=args.for_run)
         configure_logging(settings.log_format, verbose=args.verbose)
+        if needs_a_node(args, settings) and not has_node(settings):
+            print(
+                f"coopfed: no coopfed node in {settings.data_dir}: start one there with "
+                f"`coopfed run --data-dir {settings.data_dir}` (or `coopfed init`), "
+                "or give the node's --data-dir or --database-url",
+                file=sys.stderr,
+            )
+            return 2
         return int(args.func(args, settings))
     except SettingsError as exc:
         print(f"coopfed: invalid setting {exc}", file=sys.stderr)

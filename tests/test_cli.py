@@ -288,3 +288,24 @@ async def test_sigterm_stops_cleanly_and_restart_keeps_identity(
     assert second is not None
     assert await cli_node.stop() == 0
     assert pid_gone(second)
+
+
+def test_a_command_on_a_directory_without_a_node_creates_nothing(tmp_path: Path) -> None:
+    # Given a data directory where no node ever ran (a typo in --data-dir, say)
+    empty = tmp_path / "not-a-node"
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    # When the admin runs a command on it
+    import subprocess
+
+    done = subprocess.run(
+        [COOPFED, "need", "Rye", "--data-dir", str(empty)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    # Then it refuses, says what to do, and no new coop (no database, no keys) appears
+    assert done.returncode == 2
+    assert f"no coopfed node in {empty}" in done.stderr
+    assert "coopfed run --data-dir" in done.stderr
+    assert not empty.exists()
