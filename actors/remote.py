@@ -18,7 +18,6 @@ from typing import Any
 from urllib.parse import urldefrag, urlsplit
 from weakref import WeakKeyDictionary
 
-from federation.client import FetchError
 from federation.context import NodeContext
 from federation.jsonld import ACTOR_TYPES, AS_CONTEXT, as_list, first_type, get_id
 from federation.store import RemoteActor, Store
@@ -174,7 +173,3 @@ async def fetch_key(node: NodeContext, key_id: str, *, refresh: bool = False) ->
     await node.store.upsert_remote_actor(actor)
     _remember(node, key_id, actor)
     return actor
-
-
-def is_gone(exc: FetchError) -> bool:
-    return exc.status in (404, 410)

@@ -12,7 +12,6 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Awaitable, Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -260,7 +259,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 3
     except KeyboardInterrupt:
         return 130
-
-
-def data_dir_of(settings: Settings) -> Path:
-    return settings.data_dir

@@ -84,7 +84,6 @@ class JobRunner:
         self.rng = rng or random.Random()
         self.name = name
         self._wakeup = asyncio.Event()
-        self._slots = asyncio.Semaphore(concurrency)
         self._running: set[asyncio.Task[None]] = set()
         self._job_ids: dict[asyncio.Task[None], int] = {}
         self.processed = 0
@@ -92,9 +91,6 @@ class JobRunner:
         self.retried = 0
         # Shared with the node (``/metrics``): retries counted by job kind.
         self.metrics = metrics
-
-    def wake(self) -> None:
-        self._wakeup.set()
 
     async def run(self) -> None:
         """Claim and run jobs until cancelled."""

@@ -15,10 +15,6 @@ SECURITY_CONTEXT = "https://w3id.org/security/v1"
 AS_PUBLIC = "https://www.w3.org/ns/activitystreams#Public"
 PUBLIC_ALIASES = frozenset({AS_PUBLIC, "as:Public", "Public"})
 
-# The project namespace for coopfed's own extension terms.  Served by the node
-# at /ns (see actors/routes.py) so the IRI dereferences to a document.
-COOP_NS_PATH = "/ns"
-
 AP_CONTENT_TYPE = "application/activity+json"
 LD_CONTENT_TYPE = 'application/ld+json; profile="https://www.w3.org/ns/activitystreams"'
 

@@ -49,10 +49,6 @@ class Urls:
     def instance_key_id(self) -> str:
         return f"{self.instance_actor}#main-key"
 
-    @property
-    def namespace(self) -> str:
-        return f"{self.base}/ns"
-
     def activity(self, token: str) -> str:
         return f"{self.base}/activities/{token}"
 

@@ -183,14 +183,6 @@ class MarketQueries:
         )
         return [Proposal(**dict(r)) for r in rows]
 
-    async def expired_open_proposals(self, now: datetime) -> list[Proposal]:
-        rows = await self.pool.fetch(
-            f"""SELECT {PROPOSAL_COLUMNS} FROM proposals
-               WHERE local AND status = 'open' AND deadline IS NOT NULL AND deadline < $1""",
-            now,
-        )
-        return [Proposal(**dict(r)) for r in rows]
-
     async def count_replies(self, uri: str) -> int:
         """Replies (any post with ``inReplyTo`` this proposal) that are not deleted."""
         value = await self.pool.fetchval(
