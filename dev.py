@@ -75,7 +75,7 @@ def _install(extras: str) -> None:
     run(*pip, "--editable", spec)
     has_server = (
         subprocess.run(
-            [str(PYTHON), "-c", "from federation.embedded_pg import find_bindir; find_bindir()"],
+            [str(PYTHON), "-c", "from coopfed.embedded_pg import find_bindir; find_bindir()"],
             cwd=ROOT,
             capture_output=True,
         ).returncode

@@ -58,7 +58,7 @@ from cryptography.hazmat.primitives import hashes  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric import padding  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey  # noqa: E402
 
-from federation.embedded_pg import find_bindir, running_dsn  # noqa: E402
+from coopfed.embedded_pg import find_bindir, running_dsn  # noqa: E402
 from federation.httpsig import (  # noqa: E402
     SignatureError,
     parse_signature,
@@ -247,7 +247,7 @@ def coopfed_command() -> list[str]:
     script = Path(sys.executable).parent / "coopfed"
     if script.exists():
         return [str(script)]
-    return [sys.executable, "-c", "import sys; from federation.cli import main; sys.exit(main())"]
+    return [sys.executable, "-c", "import sys; from coopfed.cli.main import main; sys.exit(main())"]
 
 
 def bench_python() -> list[str]:

@@ -17,9 +17,8 @@ from clientapi import pages
 from clientapi.common import MastoError, Params, read_params
 from clientapi.oauth import CODE_LIFETIME, LOGINS, OOB, VERIFIER_RE, parse_scopes, scope_allows
 from federation.context import NODE, NodeContext
+from federation.credentials import client_address, hash_token
 from federation.store import OAuthApp
-from outbox.admin_auth import client_address
-from outbox.c2s import hash_token
 from outbox.members import check_login
 
 

@@ -23,11 +23,10 @@ from aiohttp import web
 
 from clientapi.common import MastoError, Params, endpoint, read_params
 from federation.context import NODE, NodeContext
+from federation.credentials import LoginLimiter, client_address, hash_token
 from federation.errors import json_response
 from federation.ratelimit import RateLimiter
 from federation.store import LocalActor, OAuthApp, OAuthToken
-from outbox.admin_auth import LoginLimiter, client_address
-from outbox.c2s import hash_token
 from outbox.members import check_login
 
 OOB = "urn:ietf:wg:oauth:2.0:oob"

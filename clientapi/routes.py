@@ -15,8 +15,8 @@ from clientapi import (
     statuses,
     timelines,
 )
+from federation.credentials import LoginLimiter
 from federation.ratelimit import RateLimiter
-from outbox.admin_auth import LoginLimiter
 
 OAUTH_METADATA = "/.well-known/oauth-authorization-server"
 CORS_PREFIXES = ("/api/v1/", "/api/v2/", "/oauth/token", "/oauth/revoke", OAUTH_METADATA)

@@ -14,20 +14,14 @@ or to any client with a valid API token (``coopfed token create``) sent as
 
 from __future__ import annotations
 
-import hashlib
-import ipaddress
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-
-from aiohttp import web
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 # Label values always present (0 until counted), so that rate() sees a series
 # from the first scrape on.  Others appear once counted.
 DELIVERY_OUTCOMES = ("blocked", "delivered", "permanent", "retry", "skipped")
 JOB_KINDS = ("close_proposal", "deliver", "process_inbox")
-# A loopback peer that forwards for someone else is a proxy, not a local client.
-PROXY_HEADERS = ("Forwarded", "X-Forwarded-For", "X-Real-IP")
 
 
 @dataclass(slots=True)
@@ -164,53 +158,3 @@ def render_metrics(metrics: Metrics, gauges: Gauges) -> str:
         out.family(name, "gauge", help_text)
         out.sample(name, value)
     return out.text()
-
-
-# -- access ---------------------------------------------------------------------
-
-
-def is_loopback_client(remote: str | None, headers: Mapping[str, str]) -> bool:
-    """A client on this machine that came through no proxy."""
-    if remote is None or any(name in headers for name in PROXY_HEADERS):
-        return False
-    try:
-        address = ipaddress.ip_address(remote.split("%")[0])
-    except ValueError:  # a unix socket: only local processes reach it
-        return remote == "" or remote.startswith("/")
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return address.ipv4_mapped.is_loopback
-    return address.is_loopback
-
-
-def bearer_token(headers: Mapping[str, str]) -> str | None:
-    scheme, _, token = headers.get("Authorization", "").strip().partition(" ")
-    token = token.strip()
-    return token if scheme.lower() == "bearer" and token else None
-
-
-def hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
-async def handle_metrics(request: web.Request) -> web.Response:
-    from federation.context import NODE
-    from federation.errors import error_response
-
-    node = request.app[NODE]
-    if not is_loopback_client(request.remote, request.headers):
-        token = bearer_token(request.headers)
-        if token is None or await node.store.actor_for_token(hash_token(token)) is None:
-            reason = "missing_token" if token is None else "invalid_token"
-            challenge = 'Bearer realm="coopfed"'
-            if token is not None:
-                challenge += ', error="invalid_token"'
-            response = error_response(
-                401, "metrics need a loopback client or an API token (coopfed token)", reason
-            )
-            response.headers["WWW-Authenticate"] = challenge
-            return response
-    gauges = Gauges(**await node.store.operations_gauges())
-    body = render_metrics(node.metrics, gauges)
-    return web.Response(
-        body=body.encode(), headers={"Content-Type": CONTENT_TYPE, "Cache-Control": "no-store"}
-    )

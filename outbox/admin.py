@@ -18,12 +18,12 @@ from typing import Any
 from aiohttp import web
 
 from federation.context import NODE, NodeContext
+from federation.credentials import LoginLimiter
 from federation.store import Proposal
 from outbox import market, publish
 from outbox.admin_auth import (
     LIMITER,
     Admin,
-    LoginLimiter,
     current_admin,
     forbidden,
     handle_login,

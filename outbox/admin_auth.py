@@ -15,24 +15,27 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import hashlib
 import hmac
-import ipaddress
 import logging
 import secrets
-import time
-from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 
 from aiohttp import web
 
 from federation.context import NODE, NodeContext
+from federation.credentials import (
+    LoginLimiter,
+    check_new_password,
+    client_address,
+    hash_password,
+    hash_token,
+    verify_password,
+)
 from federation.store import AdminSession, LocalActor
 from outbox.admin_pages import login_page, message_page
-from outbox.c2s import hash_token
 
 log = logging.getLogger(__name__)
 
@@ -49,50 +52,6 @@ MAX_PASSWORD = 1024
 # -- passwords --------------------------------------------------------------------
 
 
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).decode().rstrip("=")
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-def _scrypt(password: str, salt: bytes, n: int, r: int, p: int) -> bytes:
-    return hashlib.scrypt(
-        password.encode(), salt=salt, n=n, r=r, p=p, maxmem=128 * r * (n + p + 2), dklen=32
-    )
-
-
-def hash_password(password: str) -> str:
-    """``scrypt$n$r$p$salt$hash`` (base64url), for ``verify_password``."""
-    salt = secrets.token_bytes(16)
-    digest = _scrypt(password, salt, SCRYPT_N, SCRYPT_R, SCRYPT_P)
-    return f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${_b64(salt)}${_b64(digest)}"
-
-
-def verify_password(password: str, stored: str | None) -> bool:
-    """Whether ``password`` matches; a missing or malformed hash matches nothing."""
-    try:
-        scheme, n, r, p, salt, digest = (stored or "").split("$")
-        if scheme != "scrypt" or int(n) > 2**20 or int(r) > 32 or int(p) > 16:
-            raise ValueError(scheme)
-        expected = _unb64(digest)
-        actual = _scrypt(password, _unb64(salt), int(n), int(r), int(p))
-    except ValueError:
-        _scrypt(password, b"\0" * 16, SCRYPT_N, SCRYPT_R, SCRYPT_P)  # same cost either way
-        return False
-    return hmac.compare_digest(actual, expected)
-
-
-def check_new_password(password: str) -> str | None:
-    """Why ``password`` cannot be the admin password, or None."""
-    if len(password) < MIN_PASSWORD:
-        return f"the password must have at least {MIN_PASSWORD} characters"
-    if len(password) > MAX_PASSWORD:
-        return f"the password must have at most {MAX_PASSWORD} characters"
-    return None
-
-
 async def set_password(node: NodeContext, actor: LocalActor, password: str) -> None:
     """Store the admin password of ``actor``; its password sessions end."""
     problem = check_new_password(password)
@@ -104,63 +63,7 @@ async def set_password(node: NodeContext, actor: LocalActor, password: str) -> N
 # -- login limits --------------------------------------------------------------------
 
 
-class LoginLimiter:
-    """At most ``max_failures`` failed logins per ``window`` seconds per client."""
-
-    def __init__(
-        self,
-        *,
-        max_failures: int = 10,
-        window: float = 600.0,
-        clock: Callable[[], float] = time.monotonic,
-        max_clients: int = 10_000,
-    ) -> None:
-        self.max_failures = max_failures
-        self.window = window
-        self.clock = clock
-        self.max_clients = max_clients
-        self._failures: dict[str, deque[float]] = {}
-
-    def _recent(self, client: str) -> deque[float]:
-        times = self._failures.get(client, deque())
-        horizon = self.clock() - self.window
-        while times and times[0] <= horizon:
-            times.popleft()
-        if not times:
-            self._failures.pop(client, None)
-        return times
-
-    def retry_after(self, client: str) -> int:
-        """Seconds until ``client`` may try again; 0 when it may now."""
-        times = self._recent(client)
-        if len(times) < self.max_failures:
-            return 0
-        return max(1, int(times[0] + self.window - self.clock()) + 1)
-
-    def fail(self, client: str) -> None:
-        if client not in self._failures and len(self._failures) >= self.max_clients:
-            for known in list(self._failures):
-                self._recent(known)  # forget clients whose failures aged out
-        times = self._recent(client)
-        times.append(self.clock())
-        self._failures[client] = times
-
-
 LIMITER = web.AppKey("admin_login_limiter", LoginLimiter)
-
-
-def client_address(remote: str | None, headers: Mapping[str, str]) -> str:
-    """The client's address; behind a local proxy, the hop the proxy appended."""
-    peer = remote or ""
-    try:
-        address = ipaddress.ip_address(peer.split("%")[0])
-        proxied = address.is_loopback or address.is_private
-    except ValueError:
-        proxied = True  # a unix socket: only a local proxy reaches it
-    forwarded = headers.get("X-Forwarded-For", "")
-    if proxied and forwarded.strip():
-        return forwarded.split(",")[-1].strip()[:64]
-    return peer
 
 
 # -- sessions ---------------------------------------------------------------------

@@ -10,7 +10,6 @@ as their SHA-256.
 
 from __future__ import annotations
 
-import hashlib
 import re
 import secrets
 from datetime import datetime
@@ -18,6 +17,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from federation.context import NodeContext
+from federation.credentials import hash_token
 from federation.exchange import STATES
 from federation.jsonld import as_list, get_id, has_type
 from federation.store import Exchange, LocalActor, Match, Proposal
@@ -29,10 +29,6 @@ MAX_AMOUNT = Decimal("1e12")  # what a peer's inbox accepts in an Offer
 HTML_RE = re.compile(r"<(p|br|a|strong|em|b|i|ul|ol|li|span|h[1-6])\b[^>]*>", re.IGNORECASE)
 
 # -- API tokens -----------------------------------------------------------------
-
-
-def hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 async def issue_token(node: NodeContext, actor: LocalActor, name: str) -> tuple[int, str]:

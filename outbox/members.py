@@ -11,11 +11,11 @@ from __future__ import annotations
 import asyncio
 
 from federation.context import NodeContext
+from federation.credentials import check_new_password, hash_password, verify_password
 from federation.keys import dump_private_key_pem, dump_public_key_pem, generate_private_key
 from federation.settings import USERNAME_RE
 from federation.store import LocalActor
 from federation.urls import INSTANCE_ACTOR_USERNAME
-from outbox.admin_auth import check_new_password, hash_password, verify_password
 from outbox.publish import ActionError
 
 MAX_USERNAME = 30

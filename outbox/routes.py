@@ -18,6 +18,7 @@ import orjson
 from aiohttp import web
 
 from federation.context import NODE, NodeContext
+from federation.credentials import hash_token
 from federation.errors import error_response, json_response
 from federation.jsonld import (
     AP_CONTENT_TYPE,
@@ -31,7 +32,6 @@ from federation.store import Exchange, LocalActor
 from outbox import market, publish
 from outbox.c2s import (
     exchanges_view,
-    hash_token,
     is_proposal_input,
     kind_of,
     market_view,

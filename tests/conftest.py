@@ -26,9 +26,9 @@ import asyncpg
 import pytest
 from aiohttp import web
 
-from federation.app import RUNNERS, create_app
+from coopfed.app import RUNNERS, create_app
+from coopfed.embedded_pg import EmbeddedPostgres
 from federation.context import NODE, NodeContext
-from federation.embedded_pg import EmbeddedPostgres
 from federation.settings import Settings
 from federation.store import Store, apply_migrations, create_pool
 

@@ -21,16 +21,11 @@ from fakepeer import FakePeer
 from peerflow import send_ok
 from test_cli_admin import COOPFED, CliResult, cli_env
 
-from federation.state_file import save_identity
+from coopfed.state_file import save_identity
+from federation.credentials import client_address, hash_password, verify_password
 from federation.store import Exchange, Proposal
 from outbox import market
-from outbox.admin_auth import (
-    LIMITER,
-    client_address,
-    hash_password,
-    set_password,
-    verify_password,
-)
+from outbox.admin_auth import LIMITER, set_password
 from outbox.c2s import issue_token
 
 OFFER_FORM = {

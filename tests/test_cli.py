@@ -25,7 +25,7 @@ import orjson
 import pytest
 from conftest import eventually
 
-from federation.cli import build_parser
+from coopfed.cli.main import build_parser
 from federation.store import list_migrations
 
 COOPFED = str(Path(__file__).resolve().parents[1] / ".venv" / "bin" / "coopfed")

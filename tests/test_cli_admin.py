@@ -21,7 +21,7 @@ from conftest import NodeFactory, RunningNode, eventually
 from fakepeer import FakePeer
 from peerflow import accepted_follower, follows, outcome, send_ok, shared_inbox
 
-from federation.state_file import save_identity
+from coopfed.state_file import save_identity
 
 COOPFED = Path(sys.executable).parent / "coopfed"
 

@@ -19,9 +19,9 @@ import orjson
 import pytest
 from conftest import NodeFactory, RunningNode, eventually
 
-from federation.cli import build_parser
-from federation.cli_market import close, market_list
-from federation.state_file import save_identity
+from coopfed.cli.main import build_parser
+from coopfed.cli.market import close, market_list
+from coopfed.state_file import save_identity
 from federation.store import Exchange
 from outbox import market
 from outbox.publish import follow

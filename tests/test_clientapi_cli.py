@@ -16,7 +16,7 @@ from conftest import RunningNode
 from mastoflow import api, register_app
 
 from actors.local import DEFAULT_NAME
-from federation.state_file import save_identity
+from coopfed.state_file import save_identity
 from outbox.members import create_member
 from outbox.publish import ActionError
 

@@ -12,7 +12,7 @@ from conftest import NodeFactory, RunningNode, eventually
 from fakepeer import PUBLIC, FakePeer
 from peerflow import accepted_follower, our_accepted_follow, shared_inbox
 
-from federation.state_file import save_identity
+from coopfed.state_file import save_identity
 from outbox.lifecycle import delete_actor
 from outbox.publish import follow
 

@@ -41,8 +41,8 @@ import yaml
 from aiohttp import web
 from systemtools import ensure_command
 
-from federation.cli import build_parser
-from federation.embedded_pg import EmbeddedPostgres, find_bindir
+from coopfed.cli.main import build_parser
+from coopfed.embedded_pg import EmbeddedPostgres, find_bindir
 from federation.keys import dump_private_key_pem, dump_public_key_pem, generate_private_key
 from federation.settings import ENV_NAMES
 
@@ -575,7 +575,7 @@ def coopfed(*args: str) -> None:
     env = {
         k: v for k, v in os.environ.items() if k != "DATABASE_URL" and not k.startswith("COOPFED_")
     }
-    code = "from federation.cli import main; raise SystemExit(main())"
+    code = "from coopfed.cli.main import main; raise SystemExit(main())"
     result = run(sys.executable, "-c", code, *args, env=env)
     assert result.returncode == 0, result.stdout + result.stderr
 

@@ -1,4 +1,4 @@
-"""Tests for federation.embedded_pg: a private PostgreSQL run as a child process."""
+"""Tests for coopfed.embedded_pg: a private PostgreSQL run as a child process."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from federation import embedded_pg
-from federation.embedded_pg import (
+from coopfed import embedded_pg
+from coopfed.embedded_pg import (
     EmbeddedPostgres,
     PostgresNotFound,
     PostgresStartError,
@@ -183,7 +183,7 @@ def test_data_dir_in_use(cluster: EmbeddedPostgres) -> None:
 def test_server_dies_with_its_parent(cluster: EmbeddedPostgres) -> None:
     script = (
         "import sys, time\n"
-        "from federation.embedded_pg import EmbeddedPostgres\n"
+        "from coopfed.embedded_pg import EmbeddedPostgres\n"
         "pg = EmbeddedPostgres(sys.argv[1], fast=True)\n"
         "pg.start()\n"
         "print(pg.pid, flush=True)\n"

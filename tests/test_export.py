@@ -32,8 +32,8 @@ from fakepeer import FakePeer
 from peerflow import accepted_follower, followers_page, our_accepted_follow
 
 from actors.local import ensure_local_actors
-from federation.cli_data import FORMAT, VERSION, _encode, archive_problem, build_archive, restore
-from federation.state_file import load_identity, save_identity
+from coopfed.cli.data import FORMAT, VERSION, _encode, archive_problem, build_archive, restore
+from coopfed.state_file import load_identity, save_identity
 from federation.store import ArchiveRefused, Store, create_pool
 from outbox import market
 from outbox.publish import follow, post_note

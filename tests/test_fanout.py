@@ -9,7 +9,7 @@ from conftest import NodeFactory, RunningNode, eventually
 from fakepeer import FakePeer, Received
 from followers import add_followers, from_document
 
-from federation.app import CONFIG_CHANNEL, make_runner
+from coopfed.app import CONFIG_CHANNEL, make_runner
 from outbox.deliver import classify_status
 from outbox.publish import post_note
 

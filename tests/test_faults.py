@@ -36,7 +36,7 @@ from conftest import NodeFactory, RunningNode, bound_socket, eventually
 from fakepeer import FakePeer
 from followers import add_followers, from_document
 
-from federation.embedded_pg import EmbeddedPostgres
+from coopfed.embedded_pg import EmbeddedPostgres
 from outbox.c2s import issue_token
 from outbox.publish import post_note
 

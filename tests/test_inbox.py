@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 from fakepeer import FakePeer, PeerActor
 
-from federation.app import make_runner, open_node
+from coopfed.app import make_runner, open_node
 from federation.httpsig import compute_content_digest, format_http_date, sign_request_rfc9421
 from federation.rfc9421 import authority, serialize_inner_list, signature_base
 

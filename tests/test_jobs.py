@@ -19,8 +19,8 @@ from conftest import NodeFactory, clean_database, database_dsn, eventually
 from fakepeer import FakePeer
 from followers import add_followers, remote_follower
 
+from coopfed.state_file import save_identity
 from federation.jobs import FailJob, JobRunner, RetryJob, RetryPolicy
-from federation.state_file import save_identity
 from federation.store import Job, Store, create_pool
 from outbox.publish import post_note
 

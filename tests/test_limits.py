@@ -18,7 +18,7 @@ import orjson
 from conftest import NodeFactory
 from fakepeer import FakePeer
 
-from federation.app import make_runner
+from coopfed.app import make_runner
 from outbox.c2s import issue_token
 
 

@@ -17,15 +17,10 @@ from conftest import NodeFactory, RunningNode, eventually
 from fakepeer import FakePeer
 from peerflow import accepted_follower, shared_inbox
 
-from federation.cli import build_parser, resolve_settings
-from federation.logs import JsonFormatter, configure_logging, request_log_middleware
-from federation.metrics import (
-    CONTENT_TYPE,
-    Gauges,
-    Metrics,
-    is_loopback_client,
-    render_metrics,
-)
+from coopfed.cli.main import build_parser, resolve_settings
+from coopfed.logs import JsonFormatter, configure_logging, request_log_middleware
+from federation.credentials import is_loopback_client
+from federation.metrics import CONTENT_TYPE, Gauges, Metrics, render_metrics
 from federation.settings import Settings, SettingsError
 from outbox.publish import post_note
 

@@ -15,7 +15,7 @@ from conftest import NodeFactory, bound_socket, clean_database, database_dsn, ev
 from fakepeer import FakePeer
 from followers import add_followers, remote_follower
 
-from federation.app import open_node
+from coopfed.app import open_node
 from federation.settings import Settings
 from outbox.publish import follow, post_note
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from federation.cli import build_parser, resolve_settings
+from coopfed.cli.main import build_parser, resolve_settings
 from federation.settings import ENV_NAMES, Settings, SettingsError, load_settings
 
 # The names issue 2 lists: setting -> (flag, variable, raw value, parsed value)

@@ -41,12 +41,15 @@ from typing import Any
 
 import orjson
 
-from federation.cli import run_async
+from coopfed.cli.base import add_settings, run_async
+from coopfed.database import database_for
+from coopfed.state_file import load_identity, save_identity
 from federation.context import NodeContext
-from federation.database import database_for
 from federation.settings import Settings
-from federation.state_file import load_identity, save_identity
+from federation.store import ArchiveRefused, Store, applied_versions, apply_migrations, create_pool
 from federation.version import software_version
+from outbox.lifecycle import AlreadyDeleted, delete_actor
+from outbox.market import CLOSE_PROPOSAL
 
 FORMAT = "coopfed-archive"
 VERSION = 1
@@ -88,8 +91,6 @@ def archive_problem(archive: Any) -> str | None:
 
 async def build_archive(store: Any, settings: Settings) -> dict[str, Any] | str:
     """The archive of the node in ``store``; a string says why there is none."""
-    from federation.store import applied_versions
-
     coop = await store.get_local_actor_by_kind("coop")
     if coop is None:
         return "this database holds no coop: nothing to export"
@@ -114,8 +115,6 @@ async def build_archive(store: Any, settings: Settings) -> dict[str, Any] | str:
 
 
 def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
-    from federation.store import Store, apply_migrations, create_pool
-
     if not settings.origin and not load_identity(settings.data_dir):
         print(
             f"coopfed: {settings.data_dir} has no node identity (node.json): give the "
@@ -159,8 +158,6 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
 
 def close_jobs(archive: dict[str, Any]) -> list[tuple[str, dict[str, Any], datetime | None, int]]:
     """The deadline jobs of our open proposals (queued jobs are not exported)."""
-    from outbox.market import CLOSE_PROPOSAL
-
     jobs: list[tuple[str, dict[str, Any], datetime | None, int]] = []
     for row in archive.get("proposals") or []:
         if row.get("local") and row.get("status") == "open" and row.get("deadline"):
@@ -179,8 +176,6 @@ async def restore(store: Any, archive: dict[str, Any]) -> dict[str, int]:
 
 
 def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
-    from federation.store import ArchiveRefused, Store, apply_migrations, create_pool
-
     try:
         archive = orjson.loads(Path(args.file).read_bytes())
     except OSError as exc:
@@ -227,8 +222,6 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_delete_coop(args: argparse.Namespace, settings: Settings) -> int:
-    from outbox.lifecycle import AlreadyDeleted, delete_actor
-
     handle = f"@{settings.username}@{settings.domain}"
     if not args.yes:
         print(
@@ -256,7 +249,6 @@ def cmd_delete_coop(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def add_commands(add: Adder) -> None:
-    from federation.cli import _add_settings
 
     p = add(
         "export",
@@ -264,7 +256,7 @@ def add_commands(add: Adder) -> None:
         "write the coop (profile, PRIVATE KEYS, posts, proposals, follows, exchanges, "
         "blocks, rules) to one JSON file, mode 0600: keep it as safe as the keys",
     )
-    _add_settings(p, ["origin"])
+    add_settings(p, ["origin"])
     p.add_argument("--output", "-o", metavar="FILE", help="where to write it")
     p = add(
         "import",

@@ -12,7 +12,7 @@ import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
-from federation.embedded_pg import EmbeddedPostgres, running_dsn
+from coopfed.embedded_pg import EmbeddedPostgres, running_dsn
 from federation.settings import Settings
 
 

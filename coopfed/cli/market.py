@@ -11,11 +11,18 @@ import argparse
 import re
 import sys
 from collections.abc import Awaitable, Callable
+from decimal import Decimal
 from typing import Any
 
-from federation.cli import print_json, run_async
+from coopfed.cli.base import print_json, run_async
 from federation.context import NodeContext
+from federation.exchange import STATES
 from federation.settings import Settings
+from federation.vocab import ACTIONS, UNITS
+from outbox import market
+from outbox.c2s import amount_label, exchanges_view, issue_token, market_view, matches_view, number
+from outbox.proposals import InvalidProposal
+from outbox.publish import ActionError
 
 Adder = Callable[..., argparse.ArgumentParser]
 Action = Callable[[NodeContext, argparse.Namespace], Awaitable[int]]
@@ -25,9 +32,6 @@ ON_OFF = {"on": True, "off": False}
 
 def command(action: Action) -> Callable[[argparse.Namespace, Settings], int]:
     def run(args: argparse.Namespace, settings: Settings) -> int:
-        from outbox.proposals import InvalidProposal
-        from outbox.publish import ActionError
-
         async def with_node(node: Any) -> int:
             try:
                 return await action(node, args)
@@ -71,16 +75,12 @@ def _raw(args: argparse.Namespace, kind: str | None) -> dict[str, Any]:
 
 
 async def publish(node: NodeContext, args: argparse.Namespace) -> int:
-    from outbox import market
-
     create = await market.publish_proposal(node, await node.coop_actor(), _raw(args, args.kind))
     print(create["object"]["id"])
     return 0
 
 
 async def update(node: NodeContext, args: argparse.Namespace) -> int:
-    from outbox import market
-
     changes = _raw(args, None)
     await market.update_proposal(node, await node.coop_actor(), args.uri, changes)
     print(f"updated {args.uri}")
@@ -88,8 +88,6 @@ async def update(node: NodeContext, args: argparse.Namespace) -> int:
 
 
 async def close(node: NodeContext, args: argparse.Namespace) -> int:
-    from outbox import market
-
     await market.close_proposal(node, await node.coop_actor(), args.uri)
     print(f"closed {args.uri}")
     return 0
@@ -100,10 +98,6 @@ async def close(node: NodeContext, args: argparse.Namespace) -> int:
 
 def _line(p: dict[str, Any]) -> str:
     """One proposal in three lines: what, who, where."""
-    from decimal import Decimal
-
-    from outbox.c2s import amount_label
-
     amount = amount_label(Decimal(p["quantity"]) if p["quantity"] else None, p["unit"])
     if p["kind"] == "solidarity":
         money = f" {p['currency']}" if p["currency"] and p["unit"] == "one" else ""
@@ -121,8 +115,6 @@ def _line(p: dict[str, Any]) -> str:
 
 
 async def market_list(node: NodeContext, args: argparse.Namespace) -> int:
-    from outbox.c2s import market_view
-
     items = await market_view(
         node, kind=args.kind, tag=args.tag, text=args.text, coop=args.coop, status=args.status
     )
@@ -136,8 +128,6 @@ async def market_list(node: NodeContext, args: argparse.Namespace) -> int:
 
 
 async def matches(node: NodeContext, args: argparse.Namespace) -> int:
-    from outbox.c2s import matches_view
-
     items = await matches_view(node)
     if args.json:
         print_json(items)
@@ -159,10 +149,6 @@ async def matches(node: NodeContext, args: argparse.Namespace) -> int:
 
 
 async def respond(node: NodeContext, args: argparse.Namespace) -> int:
-    from outbox import market
-    from outbox.c2s import number
-    from outbox.proposals import InvalidProposal
-
     quantity = number("quantity", args.quantity)
     if quantity is None:
         raise InvalidProposal("quantity", "is required")
@@ -180,8 +166,6 @@ async def respond(node: NodeContext, args: argparse.Namespace) -> int:
 
 
 async def exchanges(node: NodeContext, args: argparse.Namespace) -> int:
-    from outbox.c2s import exchanges_view
-
     items = await exchanges_view(node, args.state)
     if args.json:
         print_json(items)
@@ -199,8 +183,6 @@ async def exchanges(node: NodeContext, args: argparse.Namespace) -> int:
 
 def _step(name: str) -> Action:
     async def step(node: NodeContext, args: argparse.Namespace) -> int:
-        from outbox import market
-
         coop = await node.coop_actor()
         if name in ("reject", "cancel"):
             moved = await getattr(market, name)(node, coop, args.id, args.reason or "")
@@ -213,8 +195,6 @@ def _step(name: str) -> Action:
 
 
 async def rules(node: NodeContext, args: argparse.Namespace) -> int:
-    from outbox import market
-
     for name in market.RULE_DEFAULTS:
         value = getattr(args, name)
         if value is not None:
@@ -228,8 +208,6 @@ async def rules(node: NodeContext, args: argparse.Namespace) -> int:
 
 
 async def token(node: NodeContext, args: argparse.Namespace) -> int:
-    from outbox.c2s import issue_token
-
     if args.action == "create":
         if not args.value:
             print("coopfed: token create needs a NAME", file=sys.stderr)
@@ -269,8 +247,6 @@ async def token(node: NodeContext, args: argparse.Namespace) -> int:
 
 
 def _proposal_flags(p: argparse.ArgumentParser, *, solidarity: bool = False) -> None:
-    from federation.vocab import ACTIONS, UNITS
-
     p.add_argument("--details", metavar="TEXT", help="a longer description (plain text)")
     if solidarity:
         p.add_argument("--target", metavar="N", help="the goal: an amount, hours, people…")
@@ -297,8 +273,6 @@ def _proposal_flags(p: argparse.ArgumentParser, *, solidarity: bool = False) -> 
 
 
 def add_commands(add: Adder) -> None:
-    from federation.exchange import STATES
-
     for kind, text in (
         ("offer", "publish an offer: goods or services the coop provides"),
         ("need", "publish a need: what the coop is looking for"),

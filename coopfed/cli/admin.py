@@ -12,9 +12,13 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from federation.cli import print_json, run_async
+from coopfed.cli.base import print_json, run_async
 from federation.context import NodeContext
+from federation.credentials import check_new_password
 from federation.settings import Settings
+from outbox import market, publish
+from outbox.admin_auth import set_password
+from outbox.publish import ActionError
 
 Adder = Callable[..., argparse.ArgumentParser]
 Action = Callable[[NodeContext, argparse.Namespace], Awaitable[int]]
@@ -22,8 +26,6 @@ Action = Callable[[NodeContext, argparse.Namespace], Awaitable[int]]
 
 def _command(action: Action) -> Callable[[argparse.Namespace, Settings], int]:
     def run(args: argparse.Namespace, settings: Settings) -> int:
-        from outbox.publish import ActionError
-
         async def with_node(node: Any) -> int:
             try:
                 return await action(node, args)
@@ -65,16 +67,12 @@ async def status(node: NodeContext, args: argparse.Namespace) -> int:
 
 
 async def follow(node: NodeContext, args: argparse.Namespace) -> int:
-    from outbox import publish
-
     record = await publish.follow(node, await node.coop_actor(), args.target)
     print(f"follow request sent to {record.remote_actor} (pending until they accept)")
     return 0
 
 
 async def unfollow(node: NodeContext, args: argparse.Namespace) -> int:
-    from outbox import publish
-
     remote = await publish.unfollow(node, await node.coop_actor(), args.target)
     print(f"unfollowed {remote.handle}")
     return 0
@@ -115,16 +113,12 @@ async def following(node: NodeContext, args: argparse.Namespace) -> int:
 
 
 async def approve(node: NodeContext, args: argparse.Namespace) -> int:
-    from outbox import publish
-
     remote = await publish.approve(node, await node.coop_actor(), args.actor)
     print(f"approved {remote.handle}")
     return 0
 
 
 async def reject(node: NodeContext, args: argparse.Namespace) -> int:
-    from outbox import market, publish
-
     if (
         args.actor.isascii() and args.actor.isdigit()
     ):  # an exchange: refuse the offer made on our proposal
@@ -139,16 +133,12 @@ async def reject(node: NodeContext, args: argparse.Namespace) -> int:
 
 
 async def block(node: NodeContext, args: argparse.Namespace) -> int:
-    from outbox import publish
-
     domain, added = await publish.block_domain(node, args.domain, args.reason or "")
     print(f"blocked {domain}" if added else f"{domain} was already blocked")
     return 0
 
 
 async def unblock(node: NodeContext, args: argparse.Namespace) -> int:
-    from outbox import publish
-
     domain, removed = await publish.unblock_domain(node, args.domain)
     print(f"unblocked {domain}" if removed else f"{domain} was not blocked")
     return 0
@@ -168,8 +158,6 @@ def read_new_password(from_stdin: bool) -> str:
 
 def password(args: argparse.Namespace, settings: Settings) -> int:
     """`coopfed password`: set the password of the admin pages (/admin)."""
-    from outbox.admin_auth import check_new_password, set_password
-
     try:
         secret = read_new_password(args.stdin)
     except (ValueError, EOFError, KeyboardInterrupt) as exc:
@@ -199,8 +187,6 @@ async def blocks(node: NodeContext, args: argparse.Namespace) -> int:
 
 
 async def post(node: NodeContext, args: argparse.Namespace) -> int:
-    from outbox import publish
-
     create = await publish.post_note(
         node,
         await node.coop_actor(),
@@ -214,8 +200,6 @@ async def post(node: NodeContext, args: argparse.Namespace) -> int:
 
 
 async def delete(node: NodeContext, args: argparse.Namespace) -> int:
-    from outbox import market, publish
-
     coop = await node.coop_actor()
     proposal = await node.store.get_proposal(args.uri)
     if proposal is not None and proposal.local:
@@ -227,24 +211,18 @@ async def delete(node: NodeContext, args: argparse.Namespace) -> int:
 
 
 async def like(node: NodeContext, args: argparse.Namespace) -> int:
-    from outbox import publish
-
     activity = await publish.like(node, await node.coop_actor(), args.uri)
     print(activity["id"])
     return 0
 
 
 async def announce(node: NodeContext, args: argparse.Namespace) -> int:
-    from outbox import publish
-
     activity = await publish.announce(node, await node.coop_actor(), args.uri)
     print(activity["id"])
     return 0
 
 
 async def undo(node: NodeContext, args: argparse.Namespace) -> int:
-    from outbox import publish
-
     activity = await publish.undo(node, await node.coop_actor(), args.activity_id)
     print(activity["id"])
     return 0

@@ -16,9 +16,11 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from federation.cli import FLAG_HELP, NODE_FLAGS, print_json, run_async
+from coopfed.cli.base import FLAG_HELP, NODE_FLAGS, print_json, run_async
 from federation.context import NodeContext
 from federation.settings import ENV_NAMES, Settings
+from outbox.members import create_member, get_member, set_member_password
+from outbox.publish import ActionError
 
 Adder = Callable[..., argparse.ArgumentParser]
 
@@ -33,8 +35,6 @@ def read_password(args: argparse.Namespace) -> str | None:
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
-    from outbox.publish import ActionError
-
     password = read_password(args) if args.action in ("add", "password") else ""
     if password is None:
         print("coopfed: the two passwords differ", file=sys.stderr)
@@ -51,8 +51,6 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def add(node: NodeContext, args: argparse.Namespace, password: str) -> int:
-    from outbox.members import create_member
-
     actor = await create_member(node, args.member, password, name=args.display_name or "")
     print(f"@{actor.username}@{node.urls.domain} is ready: {node.urls.actor(actor.username)}")
     print(f"log in from a Mastodon app with the server {node.urls.base}")
@@ -60,8 +58,6 @@ async def add(node: NodeContext, args: argparse.Namespace, password: str) -> int
 
 
 async def password(node: NodeContext, args: argparse.Namespace, password: str) -> int:
-    from outbox.members import get_member, set_member_password
-
     actor = await get_member(node, args.member)
     await set_member_password(node, actor, password)
     print(f"new password set for @{actor.username}; its apps must log in again")

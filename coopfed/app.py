@@ -22,6 +22,8 @@ from aiohttp import web
 from actors.local import ensure_local_actors
 from actors.routes import setup_routes as setup_actor_routes
 from clientapi.routes import setup_routes as setup_clientapi_routes
+from coopfed.logs import request_log_middleware
+from coopfed.probes import handle_health, handle_metrics
 from federation.client import SignedClient, create_session
 from federation.context import NODE, NodeContext
 from federation.errors import (
@@ -29,11 +31,8 @@ from federation.errors import (
     Handler,
     error_middleware,
     error_response,
-    json_response,
 )
 from federation.jobs import JobHandler, JobRunner, RetryPolicy
-from federation.logs import request_log_middleware
-from federation.metrics import handle_metrics
 from federation.netguard import AddressGuard, DomainBlocks
 from federation.ratelimit import RateLimiter
 from federation.settings import Settings
@@ -197,16 +196,6 @@ async def domain_block_middleware(request: web.Request, handler: Handler) -> web
             request.app[NODE].metrics.count_rejection("blocked_domain")
             return error_response(403, "this domain is blocked", "blocked_domain")
     return await handler(request)
-
-
-async def handle_health(request: web.Request) -> web.Response:
-    node = request.app[NODE]
-    try:
-        ok = await asyncio.wait_for(node.store.ping(), timeout=3)
-    except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
-        ok = False
-    body = {"status": "ok" if ok else "unavailable", "database": "ok" if ok else "down"}
-    return json_response(body, status=200 if ok else 503)
 
 
 def create_app(settings: Settings, *, dsn: str, run_workers: bool = True) -> web.Application:

@@ -1,0 +1,1 @@
+"""The ``coopfed`` command: ``main`` builds the parser, one module per command group."""

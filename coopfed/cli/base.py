@@ -1,0 +1,112 @@
+"""What every ``coopfed`` command shares: the settings flags, the node it acts on
+and how it prints.
+
+A command that acts on a node opens the node's state with ``run_async`` (its
+database attached or started for the command's duration) and prints JSON with
+``print_json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import orjson
+
+from coopfed.app import open_node
+from coopfed.database import database_for
+from coopfed.state_file import IDENTITY_FILE, load_identity
+from federation.settings import ENV_NAMES, Settings, load_settings
+
+Command = Callable[[argparse.Namespace, Settings], int]
+
+FLAG_HELP: dict[str, str] = {
+    "host": "address to bind (default 127.0.0.1)",
+    "port": "port to listen on (default 8080)",
+    "origin": "public base URL, e.g. https://coop.example (default http://HOST:PORT)",
+    "data_dir": "directory for keys, the embedded database and logs (default ./data)",
+    "username": "the coop's handle: @USERNAME@domain (default coop); never changes later",
+    "name": "the coop's display name",
+    "summary": "a short description of the coop (plain text)",
+    "avatar_url": "URL of the coop's avatar image",
+    "allow_private_addresses": "allow fetches and deliveries to loopback and private "
+    "networks (local development and tests only)",
+    "database_url": "PostgreSQL URL; without it the node runs its own private cluster",
+    "manually_approves_followers": "new followers wait for `coopfed approve`",
+    "workers": "in-process worker tasks (default 1)",
+    "worker_concurrency": "jobs each worker runs at once (default 32)",
+    "job_lease_seconds": "seconds a claimed job stays locked (default 60)",
+    "delivery_timeout_seconds": "timeout of one delivery or fetch (default 20)",
+    "max_delivery_attempts": "attempts before a delivery is given up (default 16, ~2 days)",
+    "max_inbox_attempts": "attempts to process a received activity (default 8)",
+    "retry_scale": "multiplies every retry delay (default 1.0)",
+    "unavailable_after_days": "failing days before a host is skipped (default 7)",
+    "c2s_rate": "client API requests a second per token (default 10)",
+    "c2s_burst": "client API burst per token (default 60)",
+    "max_pending_per_actor": "unprocessed activities one remote actor may queue (default 1000)",
+    "log_format": "log lines as `text` or `json` (one JSON object a line; default text)",
+}
+NODE_FLAGS = ("data_dir", "database_url")
+
+
+def add_settings(parser: argparse.ArgumentParser, names: Sequence[str]) -> None:
+    for name in names:
+        var, kind = ENV_NAMES[name]
+        flag = "--" + name.replace("_", "-")
+        help_text = f"{FLAG_HELP.get(name, name)} [env {var}]"
+        if kind is bool:
+            parser.add_argument(
+                flag, dest=name, action="store_const", const=True, default=None, help=help_text
+            )
+        else:
+            parser.add_argument(flag, dest=name, default=None, metavar=name.upper(), help=help_text)
+
+
+def resolve_settings(args: argparse.Namespace, *, for_run: bool) -> Settings:
+    flags = {name: getattr(args, name, None) for name in ENV_NAMES}
+    settings = load_settings(flags)
+    if for_run:
+        return settings
+    # Other commands act on the node that runs in this data directory.
+    saved = load_identity(settings.data_dir)
+    if saved:
+        explicit = {k for k, v in flags.items() if v is not None}
+        settings = settings.with_overrides(
+            **{k: v for k, v in saved.items() if k not in explicit and k in ENV_NAMES}
+        )
+    return settings
+
+
+# Commands that create a node's data rather than act on an existing node.
+CREATES_A_NODE = frozenset({"import"})
+
+
+def needs_a_node(args: argparse.Namespace, settings: Settings) -> bool:
+    return not args.for_run and args.command not in CREATES_A_NODE
+
+
+def has_node(settings: Settings) -> bool:
+    """A node lives in the data directory, or the settings name its database.
+
+    Without this, a command given the wrong --data-dir would quietly create a
+    new coop (with new keys) there instead of acting on the real one.
+    """
+    return bool(settings.database_url) or (settings.data_dir / IDENTITY_FILE).exists()
+
+
+def run_async(settings: Settings, action: Callable[[Any], Awaitable[int]]) -> int:
+    """Open the node's state (attaching to its database) and run ``action`` with it."""
+
+    async def main(dsn: str) -> int:
+        async with open_node(settings, dsn, pool_size=2) as node:
+            return await action(node)
+
+    with database_for(settings) as dsn:
+        return asyncio.run(main(dsn))
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode() + "\n")

@@ -1,0 +1,83 @@
+"""The node's lifecycle: ``init``, ``run``, ``worker`` and ``migrate``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from typing import Any
+
+from aiohttp import web
+
+from coopfed.app import create_app, make_runner
+from coopfed.cli.base import run_async
+from coopfed.database import database_for
+from coopfed.state_file import save_identity
+from federation.settings import Settings
+from federation.store import applied_versions, apply_migrations, create_pool
+
+
+def cmd_init(args: argparse.Namespace, settings: Settings) -> int:
+    async def action(node: Any) -> int:
+        coop = await node.coop_actor()
+        print(f"@{coop.username}@{node.urls.domain} is ready: {node.urls.actor(coop.username)}")
+        return 0
+
+    save_identity(settings)
+    return run_async(settings, action)
+
+
+def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    async def main(dsn: str) -> int:
+        pool = await create_pool(dsn, max_size=1)
+        try:
+            done = await apply_migrations(pool)
+            versions = await applied_versions(pool)
+        finally:
+            await pool.close()
+        print(f"applied {len(done)} migration(s); database at version {max(versions)}")
+        return 0
+
+    with database_for(settings) as dsn:
+        return asyncio.run(main(dsn))
+
+
+def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
+    _install_uvloop()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    save_identity(settings)
+    where = "DATABASE_URL" if settings.database_url else f"{settings.data_dir / 'postgres'}"
+    with database_for(settings) as dsn:
+        app = create_app(settings, dsn=dsn)
+
+        def announce(_: str) -> None:
+            print(
+                f"coopfed: @{settings.username}@{settings.domain} is up at {settings.base_url} "
+                f"(database: {where}); Ctrl-C stops it",
+                flush=True,
+            )
+
+        web.run_app(app, host=settings.host, port=settings.port, print=announce, access_log=None)
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    _install_uvloop()
+
+    async def action(node: Any) -> int:
+        runner = make_runner(node, "worker")
+        print(f"coopfed worker for @{settings.username}@{settings.domain} started", flush=True)
+        await runner.run()
+        return 0
+
+    try:
+        return run_async(settings, action)
+    except KeyboardInterrupt:
+        return 0
+
+
+def _install_uvloop() -> None:
+    try:
+        import uvloop
+    except ImportError:
+        return
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
