@@ -20,11 +20,9 @@ from aiohttp import web
 from federation.context import NODE
 from federation.errors import json_response
 from federation.store import Paging
-from outbox.proposals import InvalidProposal
-from outbox.publish import ActionError
+from outbox.errors import ActionError, InvalidInput, status_of
 
 NOT_FOUND = "Record not found"
-NOT_FOUND_REASONS = frozenset({"not_found", "unknown_object", "unknown_actor", "not_following"})
 TRUE = frozenset({"1", "true", "on", "yes", "t"})
 
 Route = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -59,11 +57,10 @@ def endpoint(route: Route) -> Route:
             response = json_response({"error": exc.error, **exc.extra}, status=exc.status)
             response.headers.update(exc.headers)
             return response
-        except InvalidProposal as exc:
-            return json_response({"error": f"Validation failed: {exc}"}, status=422)
+        except InvalidInput as exc:
+            return json_response({"error": f"Validation failed: {exc}"}, status=status_of(exc))
         except ActionError as exc:
-            status = 404 if exc.reason in NOT_FOUND_REASONS else 422
-            return json_response({"error": exc.detail}, status=status)
+            return json_response({"error": exc.detail}, status=status_of(exc))
 
     return wrapped
 

@@ -8,7 +8,7 @@ unexpected exception into a 500 without leaking its text.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import asyncpg
@@ -32,12 +32,26 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 class ApiError(Exception):
     """An error a client caused, or one it should know of (status < 500 or 503)."""
 
-    def __init__(self, status: int, error: str, *, reason: str = "", **extra: Any) -> None:
+    def __init__(
+        self,
+        status: int,
+        error: str,
+        *,
+        reason: str = "",
+        headers: Mapping[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
         super().__init__(error)
         self.status = status
         self.error = error
         self.reason = reason
+        self.headers = dict(headers or {})
         self.extra = extra
+
+    def response(self) -> web.Response:
+        response = error_response(self.status, self.error, self.reason, **self.extra)
+        response.headers.update(self.headers)
+        return response
 
 
 def json_response(
@@ -78,7 +92,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         log.info("unstorable text in %s %s: %r", request.method, request.path, exc)
         return error_response(400, "the request holds text that cannot be stored", "bad_input")
     except ApiError as exc:
-        return error_response(exc.status, exc.error, exc.reason, **exc.extra)
+        return exc.response()
     except web.HTTPException as exc:
         if exc.status < 400 or exc.content_type == "application/json":
             raise

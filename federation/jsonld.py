@@ -8,7 +8,9 @@ other term is defined inline.
 from __future__ import annotations
 
 import copy
+from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 AS_CONTEXT = "https://www.w3.org/ns/activitystreams"
 SECURITY_CONTEXT = "https://w3id.org/security/v1"
@@ -119,3 +121,19 @@ def contains_nul(value: Any) -> bool:
         elif isinstance(item, list):
             stack.extend(item)
     return False
+
+
+def parse_time(value: Any) -> datetime | None:
+    """An ``xsd:dateTime`` with its offset (``Z`` included); None for anything else."""
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else None
+
+
+def same_host(a: str, b: str) -> bool:
+    """Whether two URLs name the same host (case-insensitive, port ignored)."""
+    return (urlsplit(a).hostname or "").lower() == (urlsplit(b).hostname or "").lower()

@@ -1,4 +1,4 @@
-"""Create, Update, Delete, Announce, Like and their Undo: posts and reactions.
+"""Create, Update, Delete, Announce, Like and the Undo of a reaction: posts and reactions.
 
 Rules follow Mastodon (mastodon_checklist.md §5): an object must live on its
 actor's host and be attributed to that actor; a Create is kept only when it
@@ -8,17 +8,25 @@ never re-created; only the owner may update or delete.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 from actors.remote import InvalidActor, fetch_actor, parse_actor
 from federation.client import FetchError
 from federation.context import NodeContext
-from federation.jsonld import ACTOR_TYPES, audience, first_type, get_id, has_type, visibility_of
+from federation.jsonld import (
+    ACTOR_TYPES,
+    audience,
+    first_type,
+    get_id,
+    has_type,
+    parse_time,
+    same_host,
+    visibility_of,
+)
 from federation.store import InboxActivity
 from inbox.errors import Refused
-from inbox.follow import handle_undo_follow
+from inbox.handling import Outcome, Subject, applied, ignored
 
 POST_TYPES = frozenset(
     {
@@ -37,20 +45,6 @@ POST_TYPES = frozenset(
 MAX_CONTENT = 100_000
 
 
-def _parse_time(value: Any) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else None
-
-
-def _same_host(a: str, b: str) -> bool:
-    return (urlsplit(a).hostname or "").lower() == (urlsplit(b).hostname or "").lower()
-
-
 async def _object_of(node: NodeContext, item: InboxActivity) -> dict[str, Any]:
     """The activity's object: embedded, or fetched (signed) by its id."""
     inner = item.body.get("object")
@@ -59,7 +53,7 @@ async def _object_of(node: NodeContext, item: InboxActivity) -> dict[str, Any]:
     object_id = get_id(inner)
     if object_id is None:
         raise Refused("no object")
-    if not _same_host(object_id, item.actor):
+    if not same_host(object_id, item.actor):
         raise Refused("the object is on another host than its actor")
     try:
         return await node.client.fetch_json(object_id, signer=await node.instance_signer())
@@ -74,7 +68,7 @@ def _check_owned(obj: dict[str, Any], actor: str) -> str:
     if urlsplit(object_id).scheme not in ("http", "https"):
         # "javascript://host/%0A…" has the actor's host: it would be a link on our pages.
         raise Refused("the object id is not an http(s) URL")
-    if not _same_host(object_id, actor):
+    if not same_host(object_id, actor):
         raise Refused("the object id is on another host than its actor")
     owner = get_id(obj.get("attributedTo"))
     if owner is not None and owner != actor:
@@ -94,13 +88,13 @@ async def _concerns_us(node: NodeContext, item: InboxActivity, obj: dict[str, An
     return bool(reply_to and node.urls.is_local(reply_to))
 
 
-async def handle_create(node: NodeContext, item: InboxActivity) -> str:
+async def handle_create(node: NodeContext, item: InboxActivity, subject: Subject) -> Outcome:
     obj = await _object_of(node, item)
     if not has_type(obj, *POST_TYPES):
-        return f"ignored: Create of {first_type(obj) or 'unknown'}"
+        return ignored(f"Create of {first_type(obj) or 'unknown'}")
     object_id = _check_owned(obj, item.actor)
     if not await _concerns_us(node, item, obj):
-        return "ignored: concerns no local actor"
+        return ignored("concerns no local actor")
     sender = await fetch_actor(node, item.actor)
     outcome = await node.store.save_object(
         uri=object_id,
@@ -110,15 +104,15 @@ async def handle_create(node: NodeContext, item: InboxActivity) -> str:
         in_reply_to=get_id(obj.get("inReplyTo")),
         visibility=visibility_of(obj, sender.followers_url),
         body=obj,
-        published=_parse_time(obj.get("published")) or node.clock(),
-        updated=_parse_time(obj.get("updated")),
+        published=parse_time(obj.get("published")) or node.clock(),
+        updated=parse_time(obj.get("updated")),
     )
     if outcome == "deleted":
-        return "ignored: deleted before"
-    return "stored" if outcome == "created" else f"ignored: {outcome}"
+        return ignored("deleted before")
+    return applied("stored") if outcome == "created" else ignored(outcome)
 
 
-async def handle_update(node: NodeContext, item: InboxActivity) -> str:
+async def handle_update(node: NodeContext, item: InboxActivity, subject: Subject) -> Outcome:
     obj = await _object_of(node, item)
     object_id = get_id(obj)
     if has_type(obj, *ACTOR_TYPES):
@@ -132,18 +126,18 @@ async def handle_update(node: NodeContext, item: InboxActivity) -> str:
         except InvalidActor as exc:
             raise Refused(f"invalid actor update: {exc.reason}") from exc
         await node.store.upsert_remote_actor(actor)
-        return "actor updated"
+        return applied("actor updated")
     if not has_type(obj, *POST_TYPES):
-        return f"ignored: Update of {first_type(obj) or 'unknown'}"
+        return ignored(f"Update of {first_type(obj) or 'unknown'}")
     object_id = _check_owned(obj, item.actor)
     stored = await node.store.get_object(object_id)
     if stored is None:
-        return "ignored: unknown object"
+        return ignored("unknown object")
     if stored.attributed_to != item.actor:
         raise Refused("only the owner may update an object")
-    updated = _parse_time(obj.get("updated"))
+    updated = parse_time(obj.get("updated"))
     if updated is None:
-        return "ignored: no updated time"
+        return ignored("no updated time")
     sender = await fetch_actor(node, item.actor)
     outcome = await node.store.save_object(
         uri=object_id,
@@ -156,73 +150,65 @@ async def handle_update(node: NodeContext, item: InboxActivity) -> str:
         published=stored.published,
         updated=updated,
     )
-    return "updated" if outcome == "updated" else f"ignored: {outcome}"
+    return applied("updated") if outcome == "updated" else ignored(outcome)
 
 
-async def handle_delete(node: NodeContext, item: InboxActivity) -> str:
+async def handle_delete(node: NodeContext, item: InboxActivity, subject: Subject) -> Outcome:
     object_id = get_id(item.body.get("object"))
     if object_id is None:
         raise Refused("no object")
     if object_id == item.actor:
         await node.store.mark_remote_actor_gone(item.actor)
-        return "actor deleted"
+        return applied("actor deleted")
     stored = await node.store.get_object(object_id)
     if stored is None:
-        return "ignored: unknown object"
+        return ignored("unknown object")
     if stored.attributed_to != item.actor:
         raise Refused("only the owner may delete an object")
     await node.store.delete_object(object_id, item.actor)
-    return "deleted"
+    # A proposal is a post too: it leaves the market with it.
+    await node.store.set_proposal_status(object_id, "deleted", None, node.clock())
+    return applied("deleted")
 
 
-async def handle_announce(node: NodeContext, item: InboxActivity) -> str:
+async def handle_announce(node: NodeContext, item: InboxActivity, subject: Subject) -> Outcome:
     object_id = get_id(item.body.get("object"))
     if object_id is None:
         raise Refused("no object")
     local_object = node.urls.is_local(object_id)
     if not local_object and not await node.store.local_actors_following(item.actor):
-        return "ignored: concerns no local actor"
+        return ignored("concerns no local actor")
     if local_object and await node.store.get_object(object_id) is None:
-        return "ignored: unknown local object"
+        return ignored("unknown local object")
     added = await node.store.add_interaction(
         activity_id=item.activity_id, type="Announce", actor=item.actor, object_uri=object_id
     )
-    return "announce stored" if added else "ignored: already announced"
+    return applied("announce stored") if added else ignored("already announced")
 
 
-async def handle_like(node: NodeContext, item: InboxActivity) -> str:
+async def handle_like(node: NodeContext, item: InboxActivity, subject: Subject) -> Outcome:
     object_id = get_id(item.body.get("object"))
     if object_id is None:
         raise Refused("no object")
     if not node.urls.is_local(object_id) or await node.store.get_object(object_id) is None:
-        return "ignored: not a local object"
+        return ignored("not a local object")
     added = await node.store.add_interaction(
         activity_id=item.activity_id, type="Like", actor=item.actor, object_uri=object_id
     )
-    return "like stored" if added else "ignored: already liked"
+    return applied("like stored") if added else ignored("already liked")
 
 
-async def handle_undo(node: NodeContext, item: InboxActivity) -> str:
+async def handle_undo_reaction(node: NodeContext, item: InboxActivity, subject: Subject) -> Outcome:
+    """Undo of a Like or an Announce: embedded, or named by the id of either."""
     inner = item.body.get("object")
     inner_id = get_id(inner)
     if inner_id is None:
         raise Refused("no object")
-    if isinstance(inner, dict):
-        inner_actor = get_id(inner.get("actor"))
-        if inner_actor is not None and inner_actor != item.actor:
-            raise Refused("only the actor of an activity may undo it")
-        kind = first_type(inner)
-    else:
-        follow = await node.store.get_follow_by_activity(inner_id)
-        kind = "Follow" if follow is not None else ""
-    if kind == "Follow":
-        return await handle_undo_follow(node, item, inner if isinstance(inner, dict) else inner_id)
-    if kind in ("Like", "Announce", ""):
-        object_uri = get_id(inner.get("object")) if isinstance(inner, dict) else None
-        for candidate in (kind,) if kind else ("Like", "Announce"):
-            if await node.store.remove_interaction(
-                type=candidate, actor=item.actor, object_uri=object_uri, activity_id=inner_id
-            ):
-                return f"{candidate.lower()} undone"
-        return "ignored: nothing to undo"
-    return f"ignored: Undo of {kind}"
+    kind = first_type(inner) if isinstance(inner, dict) else ""
+    object_uri = get_id(inner.get("object")) if isinstance(inner, dict) else None
+    for candidate in (kind,) if kind else ("Like", "Announce"):
+        if await node.store.remove_interaction(
+            type=candidate, actor=item.actor, object_uri=object_uri, activity_id=inner_id
+        ):
+            return applied(f"{candidate.lower()} undone")
+    return ignored("nothing to undo")

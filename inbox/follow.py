@@ -1,7 +1,7 @@
 """Follow, Accept, Reject and Undo(Follow): who follows whom.
 
-Each handler returns a short outcome string that is stored with the activity,
-so an admin (and a test) can read what became of it.
+Once a coop accepts our follow, its outbox is read (``BACKFILL``) so that its
+open proposals reach our market at once.
 """
 
 from __future__ import annotations
@@ -13,15 +13,17 @@ from federation.context import NodeContext
 from federation.jsonld import get_id, has_type
 from federation.store import InboxActivity
 from inbox.errors import Refused
+from inbox.handling import Outcome, Subject, applied, ignored
+from inbox.market import BACKFILL
 from outbox.publish import accept_follower
 
 
-async def handle_follow(node: NodeContext, item: InboxActivity) -> str:
+async def handle_follow(node: NodeContext, item: InboxActivity, subject: Subject) -> Outcome:
     target = get_id(item.body.get("object"))
     username = node.urls.local_username(target or "")
     local = await node.store.get_local_actor(username) if username else None
     if local is None or local.kind == "instance":
-        return "ignored: not a follow of a local actor"
+        return ignored("not a follow of a local actor")
     follower = await fetch_actor(node, item.actor)
     pending = local.manually_approves_followers
     record = await node.store.upsert_follow(
@@ -32,10 +34,10 @@ async def handle_follow(node: NodeContext, item: InboxActivity) -> str:
         activity_id=item.activity_id,
     )
     if record.state == "pending":
-        return "pending approval"
+        return applied("pending approval")
     # Accepted now, or a repeated Follow of an accepted follower: (re-)send Accept.
     await accept_follower(node, local, record)
-    return "accepted"
+    return applied("accepted")
 
 
 def _embedded_follow(item: InboxActivity) -> dict[str, Any] | str | None:
@@ -45,28 +47,29 @@ def _embedded_follow(item: InboxActivity) -> dict[str, Any] | str | None:
     return inner if isinstance(inner, dict | str) else None
 
 
-async def handle_accept(node: NodeContext, item: InboxActivity) -> str:
+async def handle_accept(node: NodeContext, item: InboxActivity, subject: Subject) -> Outcome:
     inner = _embedded_follow(item)
     if inner is None:
-        return "ignored: not an Accept of a Follow"
+        return ignored("not an Accept of a Follow")
     record = await _our_outbound_follow(node, item, inner)
     if record is None:
         raise Refused("no follow of ours that this actor may accept")
     if record.state == "accepted":
-        return "already accepted"
+        return applied("already accepted")
     await node.store.accept_follow(record.id)
-    return "follow accepted"
+    await node.store.enqueue(BACKFILL, {"actor": item.actor}, max_attempts=3)
+    return applied("follow accepted")
 
 
-async def handle_reject(node: NodeContext, item: InboxActivity) -> str:
+async def handle_reject(node: NodeContext, item: InboxActivity, subject: Subject) -> Outcome:
     inner = _embedded_follow(item)
     if inner is None:
-        return "ignored: not a Reject of a Follow"
+        return ignored("not a Reject of a Follow")
     record = await _our_outbound_follow(node, item, inner)
     if record is None:
         raise Refused("no follow of ours that this actor may reject")
     await node.store.delete_follow(record.id)
-    return "follow rejected"
+    return applied("follow rejected")
 
 
 async def _our_outbound_follow(
@@ -90,9 +93,8 @@ async def _our_outbound_follow(
     return record
 
 
-async def handle_undo_follow(
-    node: NodeContext, item: InboxActivity, inner: dict[str, Any] | str
-) -> str:
+async def handle_undo_follow(node: NodeContext, item: InboxActivity, subject: Subject) -> Outcome:
+    inner = item.body.get("object")
     follow_id = get_id(inner)
     record = await node.store.get_follow_by_activity(follow_id) if follow_id else None
     if record is None and isinstance(inner, dict):
@@ -101,8 +103,8 @@ async def handle_undo_follow(
         if local is not None:
             record = await node.store.get_follow(local.id, item.actor, "inbound")
     if record is None:
-        return "ignored: no such follow"
+        return ignored("no such follow")
     if record.direction != "inbound" or record.remote_actor != item.actor:
         raise Refused("only the follower may undo its follow")
     await node.store.delete_follow(record.id)
-    return "unfollowed"
+    return applied("unfollowed")

@@ -1,37 +1,34 @@
 """Marketplace activities from peers: proposals, offers, and the exchange steps.
 
-Each handler first decides whether the activity is a marketplace one; if not,
-it hands it to the follow or content handler.  Exchange steps go through the
-state machine (``federation/exchange.py``): a step that the state or the
-sender does not allow is refused, logged on the exchange, and never applied.
+``inbox.dispatch`` routes here what concerns the market: a Create or Update of
+a proposal (stored as a post, then read into the market), an Offer of an
+Agreement, and the steps of an exchange.  Exchange steps go through the state
+machine (``federation/exchange.py``): a step that the state or the sender does
+not allow is refused, logged on the exchange, and never applied.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import datetime
 from decimal import Decimal
 from typing import Any, NoReturn
-from urllib.parse import urlsplit
 
 from actors.remote import InvalidActor, fetch_actor
 from federation.client import FetchError
 from federation.context import NodeContext
 from federation.exchange import IllegalTransition, next_state
 from federation.jobs import JobHandler
-from federation.jsonld import get_id, has_type
+from federation.jsonld import get_id, has_type, parse_time, same_host
 from federation.store import Exchange, InboxActivity, Job, LocalActor
-from inbox import content, follow
+from inbox import content
 from inbox.errors import Refused
+from inbox.handling import PROPOSAL, Outcome, Subject, applied, ignored
 from outbox import market
+from outbox.errors import InvalidInput
 from outbox.matching import record_matches
-from outbox.proposals import InvalidProposal, is_proposal, parse_proposal
+from outbox.proposals import is_proposal, parse_proposal
 
 log = logging.getLogger(__name__)
-
-
-def _same_host(a: str, b: str) -> bool:
-    return (urlsplit(a).hostname or "").lower() == (urlsplit(b).hostname or "").lower()
 
 
 def _quantity(commitment: Any) -> tuple[str | None, Decimal | None]:
@@ -48,6 +45,11 @@ def _quantity(commitment: Any) -> tuple[str | None, Decimal | None]:
         return None, None
     unit = measure.get("hasUnit")
     return (unit if isinstance(unit, str) else None), value
+
+
+def _exchange_of(subject: Subject) -> Exchange:
+    assert subject.exchange is not None, "routed here only with the exchange it names"
+    return subject.exchange
 
 
 async def _local_owner(node: NodeContext, url: str) -> LocalActor | None:
@@ -67,7 +69,7 @@ async def _refuse(
 
 async def _step(
     node: NodeContext, item: InboxActivity, exchange: Exchange, event: str, by: str, **changes: Any
-) -> tuple[str, Exchange | None]:
+) -> tuple[Outcome, Exchange | None]:
     """Apply one exchange step from a peer, or refuse and log it."""
     try:
         target = next_state(exchange.state, event, by)
@@ -82,7 +84,7 @@ async def _step(
                 "complete": "completed",
             }[event]
         ):
-            return f"ignored: already {exchange.state}", None
+            return ignored(f"already {exchange.state}"), None
         await node.store.log_refused_event(
             exchange,
             event=event,
@@ -101,37 +103,27 @@ async def _step(
     )
     if moved is None:
         raise Refused("the exchange changed meanwhile")
-    return f"exchange {moved.id} {target}", moved
+    return applied(f"exchange {moved.id} {target}"), moved
 
 
 # -- proposals and conversation ------------------------------------------------
 
 
-def _time_of(value: Any) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else None
-
-
-async def _ingest(node: NodeContext, item: InboxActivity, obj: dict[str, Any]) -> str:
+async def _ingest(node: NodeContext, item: InboxActivity, obj: dict[str, Any]) -> Outcome:
     try:
         spec = parse_proposal(obj)
-    except InvalidProposal as exc:
-        return f"stored as a post; not a readable proposal ({exc})"
+    except InvalidInput as exc:
+        return ignored(f"stored as a post; not a readable proposal ({exc})")
     stored = await node.store.get_object(str(obj["id"]))
     if stored is None or stored.deleted_at is not None:
-        return "ignored: not stored"
+        return ignored("not stored")
     published = stored.published or node.clock()
     # The time of *this* object, not of the stored row: when two Updates are
     # handled at once the row may already hold the newer one, and pairing this
     # body with that time would let an older version win.
-    updated = _time_of(obj.get("updated"))
+    updated = parse_time(obj.get("updated"))
     if updated is None and obj.get("updated") is not None:
-        return "ignored: unreadable updated time"
+        return ignored("unreadable updated time")
     record = market.record_of(
         spec,
         uri=stored.uri,
@@ -145,7 +137,7 @@ async def _ingest(node: NodeContext, item: InboxActivity, obj: dict[str, Any]) -
     outcome = await node.store.upsert_proposal(record)
     proposal = await node.store.get_proposal(stored.uri)
     matches = await record_matches(node, proposal) if proposal is not None else 0
-    return f"proposal {outcome}" + (f", {matches} match(es)" if matches else "")
+    return applied(f"proposal {outcome}" + (f", {matches} match(es)" if matches else ""))
 
 
 BACKFILL = "backfill_proposals"
@@ -170,12 +162,12 @@ async def backfill_proposals(node: NodeContext, actor_uri: str) -> str:
     try:
         remote = await fetch_actor(node, actor_uri)
         outbox_url = get_id(remote.document.get("outbox"))
-        if not outbox_url or not _same_host(outbox_url, actor_uri):
+        if not outbox_url or not same_host(outbox_url, actor_uri):
             return "no outbox to read"
         signer = await node.instance_signer()
         collection = await node.client.fetch_json(outbox_url, signer=signer)
         page: Any = collection.get("first")
-        if isinstance(page, str) and _same_host(page, actor_uri):
+        if isinstance(page, str) and same_host(page, actor_uri):
             page = await node.client.fetch_json(page, signer=signer)
         items = page.get("orderedItems") if isinstance(page, dict) else None
     except (FetchError, InvalidActor) as exc:
@@ -191,7 +183,7 @@ async def backfill_proposals(node: NodeContext, actor_uri: str) -> str:
         if kind not in ("Create", "Update") or not is_proposal(inner):
             continue
         activity_id = get_id(activity) or ""
-        if not activity_id or not _same_host(activity_id, actor_uri):
+        if not activity_id or not same_host(activity_id, actor_uri):
             continue
         synthetic = InboxActivity(
             id=0,
@@ -201,55 +193,43 @@ async def backfill_proposals(node: NodeContext, actor_uri: str) -> str:
             body=activity,
             local_actor_id=None,
         )
+        handler = handle_create_proposal if kind == "Create" else handle_update_proposal
         try:
-            handler = handle_create if kind == "Create" else handle_update
-            if (await handler(node, synthetic)).startswith("proposal"):
-                fetched += 1
+            outcome = await handler(node, synthetic, Subject(PROPOSAL))
         except Refused:
             continue
+        fetched += outcome.applied
     return f"{fetched} proposal(s) read from the outbox"
 
 
-async def handle_create(node: NodeContext, item: InboxActivity) -> str:
-    inner = item.body.get("object")
-    if isinstance(inner, dict) and has_type(inner, "Document") and inner.get("name") == "Receipt":
-        return await _handle_receipt(node, item, inner)
-    outcome = await content.handle_create(node, item)
-    if outcome == "stored" and isinstance(inner, dict) and is_proposal(inner):
-        return await _ingest(node, item, inner)
-    return outcome
+async def handle_create_proposal(
+    node: NodeContext, item: InboxActivity, subject: Subject
+) -> Outcome:
+    """A Create of a proposal: stored as a post, then read into the market."""
+    outcome = await content.handle_create(node, item, subject)
+    return await _ingest(node, item, item.body["object"]) if outcome.applied else outcome
 
 
-async def handle_update(node: NodeContext, item: InboxActivity) -> str:
-    inner = item.body.get("object")
-    if isinstance(inner, dict) and has_type(inner, "Agreement"):
-        return await _handle_agreement_update(node, item, inner)
-    outcome = await content.handle_update(node, item)
-    if outcome == "updated" and isinstance(inner, dict) and is_proposal(inner):
-        return await _ingest(node, item, inner)
-    return outcome
-
-
-async def handle_delete(node: NodeContext, item: InboxActivity) -> str:
-    outcome = await content.handle_delete(node, item)
-    object_id = get_id(item.body.get("object"))
-    if outcome == "deleted" and object_id:
-        await node.store.set_proposal_status(object_id, "deleted", None, node.clock())
-    return outcome
+async def handle_update_proposal(
+    node: NodeContext, item: InboxActivity, subject: Subject
+) -> Outcome:
+    outcome = await content.handle_update(node, item, subject)
+    return await _ingest(node, item, item.body["object"]) if outcome.applied else outcome
 
 
 # -- the exchange --------------------------------------------------------------
 
 
-async def handle_offer(node: NodeContext, item: InboxActivity) -> str:
+async def handle_offer(node: NodeContext, item: InboxActivity, subject: Subject) -> Outcome:
+    """An Offer of an Agreement: a peer answers one of our proposals."""
     agreement = item.body.get("object")
     if not isinstance(agreement, dict) or not has_type(agreement, "Agreement"):
-        return "ignored: Offer of something else than an Agreement"
+        return ignored("Offer of something else than an Agreement")
     stipulates = agreement.get("stipulates")
     satisfies = get_id(stipulates.get("satisfies")) if isinstance(stipulates, dict) else None
     proposal_uri = (satisfies or "").split("#")[0] or get_id(item.body.get("inReplyTo"))
     if not proposal_uri or not node.urls.is_local(proposal_uri):
-        return "ignored: not an answer to one of our proposals"
+        return ignored("not an answer to one of our proposals")
     proposal = await node.store.get_proposal(proposal_uri)
     owner = await _local_owner(node, proposal.attributed_to) if proposal else None
     if proposal is None or owner is None:
@@ -278,22 +258,17 @@ async def handle_offer(node: NodeContext, item: InboxActivity) -> str:
         offer=item.body,
     )
     if exchange is None:
-        return "ignored: offer already recorded"
+        return ignored("offer already recorded")
     rules = await market.rules(node)
     if (pledge and rules["auto_accept_pledges"]) or (not pledge and rules["auto_accept_offers"]):
         await market.accept(node, owner, exchange.id)
-        return f"exchange {exchange.id} offered and accepted by rule"
-    return f"exchange {exchange.id} offered"
+        return applied(f"exchange {exchange.id} offered and accepted by rule")
+    return applied(f"exchange {exchange.id} offered")
 
 
-async def handle_accept(node: NodeContext, item: InboxActivity) -> str:
-    object_id = get_id(item.body.get("object"))
-    exchange = await node.store.find_exchange(offer_id=object_id) if object_id else None
-    if exchange is None:
-        outcome = await follow.handle_accept(node, item)
-        if outcome == "follow accepted":
-            await node.store.enqueue(BACKFILL, {"actor": item.actor}, max_attempts=3)
-        return outcome
+async def handle_accept(node: NodeContext, item: InboxActivity, subject: Subject) -> Outcome:
+    """The proposer accepts our Offer: the Agreement comes with it."""
+    exchange = _exchange_of(subject)
     if exchange.role != "responder" or item.actor != exchange.proposer:
         await _refuse(node, item, exchange, "accept", "only the proposer may accept this offer")
     result = item.body.get("result")
@@ -301,7 +276,7 @@ async def handle_accept(node: NodeContext, item: InboxActivity) -> str:
     if (
         not isinstance(result, dict)
         or not agreement_uri
-        or not _same_host(agreement_uri, item.actor)
+        or not same_host(agreement_uri, item.actor)
     ):
         await _refuse(
             node, item, exchange, "accept", "an Accept needs the Agreement, on the proposer's host"
@@ -312,19 +287,18 @@ async def handle_accept(node: NodeContext, item: InboxActivity) -> str:
     return outcome
 
 
-async def handle_reject(node: NodeContext, item: InboxActivity) -> str:
-    object_id = get_id(item.body.get("object"))
-    exchange = None
-    if object_id:
-        exchange = await node.store.find_exchange(offer_id=object_id, agreement_uri=object_id)
-    if exchange is None:
-        return await follow.handle_reject(node, item)
-    if object_id == exchange.offer_id:
-        if exchange.role != "responder" or item.actor != exchange.proposer:
-            await _refuse(node, item, exchange, "reject", "only the proposer may reject this offer")
-        outcome, _ = await _step(node, item, exchange, "reject", "proposer")
-        return outcome
-    # A Reject of the agreement: the responder calls an accepted exchange off.
+async def handle_reject(node: NodeContext, item: InboxActivity, subject: Subject) -> Outcome:
+    """The proposer rejects our Offer."""
+    exchange = _exchange_of(subject)
+    if exchange.role != "responder" or item.actor != exchange.proposer:
+        await _refuse(node, item, exchange, "reject", "only the proposer may reject this offer")
+    outcome, _ = await _step(node, item, exchange, "reject", "proposer")
+    return outcome
+
+
+async def handle_cancel(node: NodeContext, item: InboxActivity, subject: Subject) -> Outcome:
+    """A Reject of the agreement: the responder calls an accepted exchange off."""
+    exchange = _exchange_of(subject)
     if exchange.role != "proposer" or item.actor != exchange.responder:
         await _refuse(
             node, item, exchange, "cancel", "only the responder may call this agreement off"
@@ -338,26 +312,26 @@ async def handle_reject(node: NodeContext, item: InboxActivity) -> str:
     return outcome
 
 
-async def handle_undo(node: NodeContext, item: InboxActivity) -> str:
-    object_id = get_id(item.body.get("object"))
-    exchange = await node.store.find_exchange(offer_id=object_id) if object_id else None
-    if exchange is None:
-        return await content.handle_undo(node, item)
+async def handle_withdraw(node: NodeContext, item: InboxActivity, subject: Subject) -> Outcome:
+    """An Undo of the responder's Offer, before the proposer answered it."""
+    exchange = _exchange_of(subject)
     if exchange.role != "proposer" or item.actor != exchange.responder:
         await _refuse(node, item, exchange, "withdraw", "only the responder may withdraw its offer")
     outcome, _ = await _step(node, item, exchange, "withdraw", "responder")
     return outcome
 
 
-async def _handle_agreement_update(
-    node: NodeContext, item: InboxActivity, agreement: dict[str, Any]
-) -> str:
+async def handle_agreement_update(
+    node: NodeContext, item: InboxActivity, subject: Subject
+) -> Outcome:
+    """The proposer cancels or completes the agreement."""
+    agreement = item.body["object"]
     agreement_uri = get_id(agreement)
     exchange = (
         await node.store.find_exchange(agreement_uri=agreement_uri) if agreement_uri else None
     )
     if exchange is None:
-        return "ignored: unknown agreement"
+        return ignored("unknown agreement")
     status = agreement.get("agreementStatus")
     event = {"cancelled": "cancel", "completed": "complete"}.get(str(status))
     if exchange.role != "responder" or item.actor != exchange.proposer:
@@ -365,20 +339,22 @@ async def _handle_agreement_update(
             node, item, exchange, event or "update", "only the agreement's owner may update it"
         )
     if event is None:
-        return f"ignored: agreement status {status!r}"
+        return ignored(f"agreement status {status!r}")
     # Stored as the owner stores it (without the Update's time): both records agree.
     stored = {k: v for k, v in agreement.items() if k != "updated"}
     outcome, _ = await _step(node, item, exchange, event, "proposer", agreement=stored)
     return outcome
 
 
-async def _handle_receipt(node: NodeContext, item: InboxActivity, receipt: dict[str, Any]) -> str:
+async def handle_receipt(node: NodeContext, item: InboxActivity, subject: Subject) -> Outcome:
+    """The proposer's receipt: the exchange is completed."""
+    receipt = item.body["object"]
     agreement_uri = get_id(receipt.get("context"))
     exchange = (
         await node.store.find_exchange(agreement_uri=agreement_uri) if agreement_uri else None
     )
     if exchange is None:
-        return "ignored: receipt of an unknown agreement"
+        return ignored("receipt of an unknown agreement")
     if exchange.role != "responder" or item.actor != exchange.proposer:
         await _refuse(node, item, exchange, "complete", "only the agreement's owner may confirm it")
     outcome, _ = await _step(node, item, exchange, "complete", "proposer", receipt=receipt)

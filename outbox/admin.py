@@ -37,8 +37,7 @@ from outbox.admin_auth import (
 from outbox.admin_dashboard import dashboard, gather
 from outbox.admin_pages import Forms, edit_page, message_page
 from outbox.c2s import MAX_MESSAGE, amount_text, number
-from outbox.proposals import InvalidProposal
-from outbox.publish import ActionError
+from outbox.errors import ActionError, InvalidInput, status_of
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +66,6 @@ DONE = {
     "unblocked": "Domain unblocked.",
 }
 PROPOSAL_INPUTS = ("title", "details", "quantity", "unit", "price", "currency", "deadline")
-NOT_FOUND = frozenset({"not_found", "unknown_proposal", "unknown_object", "unknown_actor"})
 Form = Mapping[str, str]
 
 
@@ -179,11 +177,12 @@ def action(run: Action) -> Callable[[web.Request], Awaitable[web.Response]]:
         form_id = form.get("form", "")[:80]
         try:
             target = await run(request, node, admin, form)
-        except InvalidProposal as exc:
-            return await _failed(node, admin, form, form_id, (exc.field, exc.message), 422)
+        except InvalidInput as exc:
+            problem = (exc.field, exc.message)
+            return await _failed(node, admin, form, form_id, problem, status_of(exc))
         except ActionError as exc:
-            status = 404 if exc.reason in NOT_FOUND else 409
-            return await _failed(node, admin, form, form_id, ("", exc.detail), status, exc.detail)
+            problem = ("", exc.detail)
+            return await _failed(node, admin, form, form_id, problem, status_of(exc), exc.detail)
         raise see_other(target)
 
     return handler
@@ -238,11 +237,11 @@ async def do_delete(request: web.Request, node: NodeContext, admin: Admin, form:
 async def do_respond(request: web.Request, node: NodeContext, admin: Admin, form: Form) -> str:
     quantity = number("quantity", form.get("quantity", "").strip())
     if quantity is None or quantity == 0:
-        raise InvalidProposal("quantity", "is required and must be above 0")
+        raise InvalidInput("quantity", "is required and must be above 0")
     price = number("price", form.get("price", "").strip())
     message = form.get("message", "").strip()
     if len(message) > MAX_MESSAGE:
-        raise InvalidProposal("message", f"is longer than {MAX_MESSAGE} characters")
+        raise InvalidInput("message", f"is longer than {MAX_MESSAGE} characters")
     await market.respond(
         node,
         admin.actor,
@@ -297,11 +296,11 @@ async def do_refuse(request: web.Request, node: NodeContext, admin: Admin, form:
 async def do_block(request: web.Request, node: NodeContext, admin: Admin, form: Form) -> str:
     domain = form.get("domain", "").strip()
     if not domain:
-        raise InvalidProposal("domain", "is required")
+        raise InvalidInput("domain", "is required")
     try:
         await publish.block_domain(node, domain, form.get("reason", "").strip()[:500])
     except ActionError as exc:
-        raise InvalidProposal("domain", exc.detail) from exc
+        raise InvalidInput("domain", exc.detail) from exc
     return "/admin?done=blocked#blocks"
 
 

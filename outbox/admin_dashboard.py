@@ -32,7 +32,7 @@ from outbox.admin_pages import (
     proposal_fields,
 )
 from outbox.c2s import amount_text, exchanges_view, market_view, matches_view
-from outbox.proposals import InvalidProposal
+from outbox.errors import InvalidInput
 
 FILTERS = ("kind", "status", "tag", "text", "coop")
 EVENT_LABELS = {
@@ -360,7 +360,7 @@ async def gather(
             coop=filters.get("coop") or None,
             status=filters.get("status") or None,
         )
-    except InvalidProposal as exc:
+    except InvalidInput as exc:
         forms.errors["filter"] = (exc.field, exc.message)
         found = []
     matches = await matches_view(node)

@@ -3,7 +3,7 @@
 ``proposal_fields`` maps what a client POSTs to the outbox (coopfed's simple
 form or a FEP-0837 object) onto the raw dict of ``validate_spec``;
 ``offer_fields`` does the same for a response (``Offer``).  Both are pure and
-raise ``InvalidProposal`` naming the field.  ``*_json`` are the shapes of
+raise ``InvalidInput`` naming the field.  ``*_json`` are the shapes of
 ``/api/*`` and of the CLI's ``--json``.  API tokens are random and stored only
 as their SHA-256.
 """
@@ -22,7 +22,8 @@ from federation.exchange import STATES
 from federation.jsonld import as_list, get_id, has_type
 from federation.store import Exchange, LocalActor, Match, Proposal
 from federation.vocab import KINDS, UNIT_LABELS, currency_code
-from outbox.proposals import InvalidProposal, plain_text
+from outbox.errors import InvalidInput
+from outbox.proposals import plain_text
 
 MAX_MESSAGE = 2000
 MAX_AMOUNT = Decimal("1e12")  # what a peer's inbox accepts in an Offer
@@ -46,17 +47,17 @@ def number(field: str, value: Any) -> Decimal | None:
     if value is None or value == "":
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float, str, Decimal)):
-        raise InvalidProposal(field, "must be a number")
+        raise InvalidInput(field, "must be a number")
     try:
         amount = Decimal(str(value).strip())
     except InvalidOperation as exc:
-        raise InvalidProposal(field, "must be a number") from exc
+        raise InvalidInput(field, "must be a number") from exc
     if not amount.is_finite():
-        raise InvalidProposal(field, "must be a finite number")
+        raise InvalidInput(field, "must be a finite number")
     if amount < 0:
-        raise InvalidProposal(field, "must not be negative")
+        raise InvalidInput(field, "must not be negative")
     if amount > MAX_AMOUNT:
-        raise InvalidProposal(field, "is too large")
+        raise InvalidInput(field, "is too large")
     return amount
 
 
@@ -65,7 +66,7 @@ def text_of(field: str, value: Any) -> str:
     if value is None:
         return ""
     if not isinstance(value, str):
-        raise InvalidProposal(field, "must be text")
+        raise InvalidInput(field, "must be text")
     return plain_text(value) if HTML_RE.search(value) else value
 
 
@@ -74,7 +75,7 @@ def _object(obj: dict[str, Any], key: str) -> dict[str, Any]:
     if value is None:
         return {}
     if not isinstance(value, dict):
-        raise InvalidProposal(key, "must be an object")
+        raise InvalidInput(key, "must be an object")
     return value
 
 
@@ -83,7 +84,7 @@ def _measure(field: str, value: Any) -> tuple[Any, str | None]:
     if isinstance(value, dict):
         unit = value.get("hasUnit")
         if unit is not None and not isinstance(unit, str):
-            raise InvalidProposal(field, "hasUnit must be a unit name")
+            raise InvalidInput(field, "hasUnit must be a unit name")
         return value.get("hasNumericalValue"), unit
     return value, None
 
@@ -130,7 +131,7 @@ def proposal_fields(obj: dict[str, Any]) -> dict[str, Any]:
             fields["unit"] = unit
     elif measure_key in primary:
         if not isinstance(primary[measure_key], dict):
-            raise InvalidProposal("publishes", f"{measure_key} must be a Measure")
+            raise InvalidInput("publishes", f"{measure_key} must be a Measure")
         value, unit = _measure("publishes", primary[measure_key])
         if obj.get("unitBased") is True:
             # FEP-0837: the Intent is one unit at the price; the total is available.
@@ -165,7 +166,7 @@ def proposal_fields(obj: dict[str, Any]) -> dict[str, Any]:
     elif "resourceConformsTo" in reciprocal:
         conforms = get_id(reciprocal["resourceConformsTo"]) or ""
         if not currency_code(conforms):
-            raise InvalidProposal("reciprocal", "resourceConformsTo must name a currency")
+            raise InvalidInput("reciprocal", "resourceConformsTo must name a currency")
         fields["currency"] = currency_code(conforms)
     for key in ("deadline", "hasEnd"):
         if key in obj:
@@ -205,7 +206,7 @@ def offer_fields(activity: dict[str, Any]) -> tuple[str, Decimal, Decimal | None
     if agreement is not None and not (
         isinstance(agreement, dict) and has_type(agreement, "Agreement")
     ):
-        raise InvalidProposal("object", "an Offer carries an Agreement")
+        raise InvalidInput("object", "an Offer carries an Agreement")
     agreement = agreement or {}
     primary = _object(agreement, "stipulates")
     reciprocal = _object(agreement, "stipulatesReciprocal")
@@ -214,14 +215,14 @@ def offer_fields(activity: dict[str, Any]) -> tuple[str, Decimal, Decimal | None
         satisfies = get_id(primary.get("satisfies"))
         proposal = satisfies.split("#")[0] if satisfies else None
     if not proposal:
-        raise InvalidProposal("inReplyTo", "must name the proposal you answer")
+        raise InvalidInput("inReplyTo", "must name the proposal you answer")
     if "quantity" in activity:
         raw_quantity, _ = _measure("quantity", activity["quantity"])
     else:
         raw_quantity, _ = _measure("quantity", primary.get("resourceQuantity"))
     quantity = number("quantity", raw_quantity)
     if quantity is None or quantity == 0:
-        raise InvalidProposal("quantity", "is required and must be above 0")
+        raise InvalidInput("quantity", "is required and must be above 0")
     if "price" in activity:
         raw_price, _ = _measure("price", activity["price"])
     else:
@@ -229,7 +230,7 @@ def offer_fields(activity: dict[str, Any]) -> tuple[str, Decimal, Decimal | None
     price = number("price", raw_price)
     message = text_of("content", activity.get("content", activity.get("message")))
     if len(message) > MAX_MESSAGE:
-        raise InvalidProposal("content", f"is longer than {MAX_MESSAGE} characters")
+        raise InvalidInput("content", f"is longer than {MAX_MESSAGE} characters")
     return proposal, quantity, price, message.strip()
 
 
@@ -370,13 +371,13 @@ async def market_view(
     status: str | None = None,
     limit: int = 100,
 ) -> list[dict[str, Any]]:
-    """The market, filtered; raises InvalidProposal naming a bad filter."""
+    """The market, filtered; raises InvalidInput naming a bad filter."""
     if kind is not None and kind not in KINDS:
-        raise InvalidProposal("kind", f"must be one of {', '.join(KINDS)}")
+        raise InvalidInput("kind", f"must be one of {', '.join(KINDS)}")
     if status is not None and status not in STATUSES:
-        raise InvalidProposal("status", f"must be one of {', '.join(STATUSES)}")
+        raise InvalidInput("status", f"must be one of {', '.join(STATUSES)}")
     if not 1 <= limit <= 500:
-        raise InvalidProposal("limit", "must be between 1 and 500")
+        raise InvalidInput("limit", "must be between 1 and 500")
     coop_uri = None
     if coop:
         coop_uri = await coop_url(node, coop)
@@ -409,7 +410,7 @@ async def matches_view(node: NodeContext) -> list[dict[str, Any]]:
 
 async def exchanges_view(node: NodeContext, state: str | None = None) -> list[dict[str, Any]]:
     if state is not None and state not in STATES:
-        raise InvalidProposal("state", f"must be one of {', '.join(STATES)}")
+        raise InvalidInput("state", f"must be one of {', '.join(STATES)}")
     return [
         exchange_json(e, await node.store.exchange_events(e.id))
         for e in await node.store.list_exchanges(state=state)

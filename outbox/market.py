@@ -20,10 +20,11 @@ from federation.store import Exchange, Job, LocalActor, Proposal
 from federation.vocab import proposal_context
 from outbox import agreements
 from outbox.build import build_update
+from outbox.errors import ActionError, InvalidInput
 from outbox.fanout import send_activity
 from outbox.matching import record_matches
-from outbox.proposals import InvalidProposal, ProposalSpec, build_proposal, validate_spec
-from outbox.publish import ActionError, delete_post, publish_object, update_object
+from outbox.proposals import ProposalSpec, build_proposal, validate_spec
+from outbox.publish import delete_post, publish_object, update_object
 
 log = logging.getLogger(__name__)
 
@@ -197,7 +198,7 @@ async def update_proposal(
         "deadline": current.deadline,
     }
     if "kind" in changes and changes["kind"] != current.kind:
-        raise InvalidProposal("kind", "cannot change; publish a new proposal instead")
+        raise InvalidInput("kind", "cannot change; publish a new proposal instead")
     raw.update({k: v for k, v in changes.items() if k in raw})
     spec = validate_spec(raw, now=node.clock())
     version = await node.store.revise_proposal(
@@ -307,9 +308,9 @@ async def respond(
     if proposal.status != "open" or (proposal.deadline and proposal.deadline < node.clock()):
         raise ActionError("closed", f"{proposal_uri} is closed")
     if quantity <= 0:
-        raise InvalidProposal("quantity", "must be above 0")
+        raise InvalidInput("quantity", "must be above 0")
     if reciprocal is not None and reciprocal < 0:
-        raise InvalidProposal("price", "must not be negative")
+        raise InvalidInput("price", "must not be negative")
     pledge = proposal.kind == "solidarity"
     offer_id = node.urls.activity(node.new_token())
     actor_url = node.urls.actor(actor.username)

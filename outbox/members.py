@@ -16,7 +16,7 @@ from federation.keys import dump_private_key_pem, dump_public_key_pem, generate_
 from federation.settings import USERNAME_RE
 from federation.store import LocalActor
 from federation.urls import INSTANCE_ACTOR_USERNAME
-from outbox.publish import ActionError
+from outbox.errors import ActionError
 
 MAX_USERNAME = 30
 MAX_NAME = 100

@@ -29,6 +29,7 @@ from federation.vocab import (
     format_amount,
     resource_uri,
 )
+from outbox.errors import InvalidInput
 
 TAG_RE = re.compile(r"^[\w]{1,40}$")
 MAX_TITLE = 200
@@ -37,15 +38,6 @@ MAX_TAGS = 10
 # Largest amount kept (PostgreSQL numeric overflows past ~1e131072; the pages print it).
 MAX_AMOUNT = Decimal("1e12")
 DEFAULT_ACTION = {"offer": "deliverService", "need": "transfer", "solidarity": "transfer"}
-
-
-class InvalidProposal(Exception):
-    """Input that cannot become a proposal; ``field`` names what to fix (422)."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,13 +65,13 @@ def _decimal(name: str, value: Any) -> Decimal | None:
     try:
         number = Decimal(str(value))
     except InvalidOperation as exc:
-        raise InvalidProposal(name, "must be a number") from exc
+        raise InvalidInput(name, "must be a number") from exc
     if not number.is_finite():
-        raise InvalidProposal(name, "must be a finite number")
+        raise InvalidInput(name, "must be a finite number")
     if number < 0:
-        raise InvalidProposal(name, "must not be negative")
+        raise InvalidInput(name, "must not be negative")
     if number > MAX_AMOUNT:
-        raise InvalidProposal(name, "is too large")
+        raise InvalidInput(name, "is too large")
     return number
 
 
@@ -92,65 +84,65 @@ def _time(name: str, value: Any) -> datetime | None:
         try:
             moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
         except ValueError as exc:
-            raise InvalidProposal(name, "must be an ISO 8601 date or time") from exc
+            raise InvalidInput(name, "must be an ISO 8601 date or time") from exc
     if moment.tzinfo is None:
-        raise InvalidProposal(name, "must include a time zone (e.g. Z)")
+        raise InvalidInput(name, "must include a time zone (e.g. Z)")
     return moment
 
 
 def validate_spec(raw: dict[str, Any], *, now: datetime) -> ProposalSpec:
-    """Check what an admin sent; raises InvalidProposal naming the field."""
+    """Check what an admin sent; raises InvalidInput naming the field."""
     kind = raw.get("kind")
     if kind not in KINDS:
-        raise InvalidProposal("kind", f"must be one of {', '.join(KINDS)}")
+        raise InvalidInput("kind", f"must be one of {', '.join(KINDS)}")
     title = raw.get("title")
     if not isinstance(title, str) or not title.strip():
-        raise InvalidProposal("title", "is required")
+        raise InvalidInput("title", "is required")
     if len(title) > MAX_TITLE:
-        raise InvalidProposal("title", f"is longer than {MAX_TITLE} characters")
+        raise InvalidInput("title", f"is longer than {MAX_TITLE} characters")
     details = raw.get("details") or ""
     if not isinstance(details, str) or len(details) > MAX_DETAILS:
-        raise InvalidProposal("details", f"must be text of at most {MAX_DETAILS} characters")
+        raise InvalidInput("details", f"must be text of at most {MAX_DETAILS} characters")
     action = raw.get("action") or DEFAULT_ACTION[kind]
     if action not in ACTIONS:
-        raise InvalidProposal("action", f"must be one of {', '.join(sorted(ACTIONS))}")
+        raise InvalidInput("action", f"must be one of {', '.join(sorted(ACTIONS))}")
     unit = raw.get("unit") or "one"
     if unit not in UNITS:
-        raise InvalidProposal("unit", f"unknown unit {unit!r}; known: {', '.join(sorted(UNITS))}")
+        raise InvalidInput("unit", f"unknown unit {unit!r}; known: {', '.join(sorted(UNITS))}")
     quantity = _decimal("quantity", raw.get("quantity"))
     price = _decimal("price", raw.get("price"))
     currency = raw.get("currency")
     if currency is not None and (
         not isinstance(currency, str) or not re.fullmatch(r"[A-Za-z]{3}", currency)
     ):
-        raise InvalidProposal("currency", "must be a three-letter code such as EUR")
+        raise InvalidInput("currency", "must be a three-letter code such as EUR")
     if currency is None and (price is not None or kind != "solidarity"):
         # An offer's or need's reciprocal is always in a currency (EUR unless
         # told), priced or negotiable; parse_proposal reads it back.
         currency = "EUR"
     deadline = _time("deadline", raw.get("deadline"))
     if deadline is not None and deadline <= now:
-        raise InvalidProposal("deadline", "is in the past")
+        raise InvalidInput("deadline", "is in the past")
     raw_tags = raw.get("tags") or []
     if isinstance(raw_tags, str):
         raw_tags = [t for t in re.split(r"[,\s]+", raw_tags) if t]
     if not isinstance(raw_tags, list) or len(raw_tags) > MAX_TAGS:
-        raise InvalidProposal("tags", f"must be a list of at most {MAX_TAGS} words")
+        raise InvalidInput("tags", f"must be a list of at most {MAX_TAGS} words")
     tags: list[str] = []
     for tag in raw_tags:
         word = str(tag).lstrip("#")
         if not TAG_RE.match(word):
-            raise InvalidProposal("tags", f"{tag!r} is not a single word")
+            raise InvalidInput("tags", f"{tag!r} is not a single word")
         if word.lower() not in GENERIC_TAGS and word.lower() not in tags:
             tags.append(word.lower())
     resource = raw.get("resource")
     if resource is not None and (not isinstance(resource, str) or not resource.strip()):
-        raise InvalidProposal("resource", "must be a word or a URL")
+        raise InvalidInput("resource", "must be a word or a URL")
     if kind == "solidarity":
         if quantity is None or quantity == 0:
-            raise InvalidProposal("quantity", "a solidarity request needs a target above 0")
+            raise InvalidInput("quantity", "a solidarity request needs a target above 0")
         if deadline is None:
-            raise InvalidProposal("deadline", "a solidarity request needs a deadline")
+            raise InvalidInput("deadline", "a solidarity request needs a deadline")
     return ProposalSpec(
         kind=kind,
         title=title.strip(),
@@ -313,19 +305,19 @@ def is_proposal(obj: Any) -> bool:
 
 
 def parse_proposal(obj: dict[str, Any]) -> ProposalSpec:
-    """Read a proposal (ours or a peer's) back into a spec; InvalidProposal if unreadable."""
+    """Read a proposal (ours or a peer's) back into a spec; InvalidInput if unreadable."""
     purpose = obj.get("purpose")
     kind = obj.get("proposalKind")
     if kind not in KINDS:
         kind = "offer" if purpose == "offer" else "need" if purpose == "request" else None
     if kind is None:
-        raise InvalidProposal("purpose", "must be offer or request")
+        raise InvalidInput("purpose", "must be offer or request")
     primary = obj.get("publishes")
     if not isinstance(primary, dict):
-        raise InvalidProposal("publishes", "is required")
+        raise InvalidInput("publishes", "is required")
     title = obj.get("name")
     if not isinstance(title, str) or not title.strip():
-        raise InvalidProposal("name", "is required")
+        raise InvalidInput("name", "is required")
     unit, quantity = _quantity_of(primary.get("resourceQuantity"))
     if obj.get("unitBased") is True:
         # resourceQuantity is the unit the price is for; the total is available.
@@ -343,7 +335,7 @@ def parse_proposal(obj: dict[str, Any]) -> ProposalSpec:
         if isinstance(raw, str):
             try:
                 deadline = _time("deadline", raw)
-            except InvalidProposal:
+            except InvalidInput:
                 deadline = None
             if deadline is not None:
                 break

@@ -19,16 +19,8 @@ from federation.jsonld import get_ids, visibility_of
 from federation.netguard import normalize_domain
 from federation.store import Follow, LocalActor, RemoteActor
 from outbox import build
+from outbox.errors import ActionError
 from outbox.fanout import send_activity
-
-
-class ActionError(Exception):
-    """The admin asked for something that cannot be done; ``reason`` says why."""
-
-    def __init__(self, reason: str, detail: str) -> None:
-        super().__init__(detail)
-        self.reason = reason
-        self.detail = detail
 
 
 def text_to_html(text: str) -> str:

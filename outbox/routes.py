@@ -19,7 +19,7 @@ from aiohttp import web
 
 from federation.context import NODE, NodeContext
 from federation.credentials import hash_token
-from federation.errors import error_response, json_response
+from federation.errors import ApiError, error_response, json_response
 from federation.jsonld import (
     AP_CONTENT_TYPE,
     as_list,
@@ -41,28 +41,13 @@ from outbox.c2s import (
     text_of,
     wants_close,
 )
-from outbox.proposals import InvalidProposal
-from outbox.publish import ActionError
+from outbox.errors import ActionError, InvalidInput, status_of
 
 log = logging.getLogger(__name__)
 
 MAX_BODY = 256 * 1024
 ACCEPTED_TYPES = frozenset({"application/activity+json", "application/ld+json", "application/json"})
 ACTIVITY_TYPES = ("Create", "Update", "Delete", "Offer", "Accept", "Reject", "Undo")
-NOT_FOUND_REASONS = frozenset({"not_found", "unknown_proposal", "unknown_object", "unknown_actor"})
-
-
-class ClientError(Exception):
-    """A request the API refuses: status, error text, machine reason, extra headers."""
-
-    def __init__(
-        self, status: int, error: str, reason: str, headers: dict[str, str] | None = None
-    ) -> None:
-        super().__init__(error)
-        self.status = status
-        self.error = error
-        self.reason = reason
-        self.headers = headers or {}
 
 
 Route = Callable[[web.Request], Awaitable[web.Response]]
@@ -74,25 +59,22 @@ def api(route: Route) -> Route:
     async def wrapped(request: web.Request) -> web.Response:
         try:
             return await route(request)
-        except ClientError as exc:
-            response = error_response(exc.status, exc.error, exc.reason)
-            response.headers.update(exc.headers)
-            return response
-        except InvalidProposal as exc:
+        except ApiError as exc:
+            return exc.response()
+        except InvalidInput as exc:
             return error_response(422, exc.message, field=exc.field)
         except ActionError as exc:
-            status = 404 if exc.reason in NOT_FOUND_REASONS else 409
-            return error_response(status, exc.detail, exc.reason)
+            return error_response(status_of(exc), exc.detail, exc.reason)
 
     return wrapped
 
 
-def _unauthorized(reason: str, error: str) -> ClientError:
+def _unauthorized(reason: str, error: str) -> ApiError:
     # RFC 6750 §3: no error code when the request carried no token at all.
     challenge = 'Bearer realm="coopfed"'
     if reason != "missing_token":
         challenge += ', error="invalid_token"'
-    return ClientError(401, error, reason, {"WWW-Authenticate": challenge})
+    return ApiError(401, error, reason=reason, headers={"WWW-Authenticate": challenge})
 
 
 async def authenticate(request: web.Request) -> LocalActor:
@@ -108,11 +90,11 @@ async def authenticate(request: web.Request) -> LocalActor:
         # replaying one token) costs nothing once over its rate.
         wait = node.c2s_limiter.take(token_hash)
         if wait:
-            raise ClientError(
+            raise ApiError(
                 429,
                 "too many requests with this token",
-                "rate_limited",
-                {"Retry-After": str(max(1, round(wait)))},
+                reason="rate_limited",
+                headers={"Retry-After": str(max(1, round(wait)))},
             )
     actor_id = await node.store.actor_for_token(token_hash)
     actor = await node.store.get_local_actor_by_id(actor_id) if actor_id is not None else None
@@ -123,28 +105,28 @@ async def authenticate(request: web.Request) -> LocalActor:
 
 async def read_json(request: web.Request) -> dict[str, Any]:
     if request.content_type not in ACCEPTED_TYPES:
-        raise ClientError(
+        raise ApiError(
             415,
             "send application/activity+json, application/ld+json or application/json",
-            "unsupported_media_type",
+            reason="unsupported_media_type",
         )
     if request.content_length is not None and request.content_length > MAX_BODY:
-        raise ClientError(413, f"the body is over {MAX_BODY} bytes", "too_large")
+        raise ApiError(413, f"the body is over {MAX_BODY} bytes", reason="too_large")
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.content.iter_chunked(65536):
         size += len(chunk)
         if size > MAX_BODY:
-            raise ClientError(413, f"the body is over {MAX_BODY} bytes", "too_large")
+            raise ApiError(413, f"the body is over {MAX_BODY} bytes", reason="too_large")
         chunks.append(chunk)
     try:
         document = orjson.loads(b"".join(chunks))
     except orjson.JSONDecodeError as exc:
-        raise ClientError(400, f"invalid JSON: {exc}", "bad_json") from exc
+        raise ApiError(400, f"invalid JSON: {exc}", reason="bad_json") from exc
     if not isinstance(document, dict):
-        raise ClientError(400, "send a JSON object", "bad_json")
+        raise ApiError(400, "send a JSON object", reason="bad_json")
     if contains_nul(document):
-        raise ClientError(400, "\\u0000 cannot be stored", "bad_json")
+        raise ApiError(400, "\\u0000 cannot be stored", reason="bad_json")
     return document
 
 
@@ -157,13 +139,13 @@ async def handle_outbox_post(request: web.Request) -> web.Response:
     actor = await authenticate(request)
     owner = await node.store.get_local_actor(request.match_info["username"])
     if owner is None or owner.kind == "instance":
-        raise ClientError(404, "no such actor", "not_found")
+        raise ApiError(404, "no such actor", reason="not_found")
     if owner.id != actor.id:
-        raise ClientError(403, "this token belongs to another actor", "forbidden")
+        raise ApiError(403, "this token belongs to another actor", reason="forbidden")
     document = await read_json(request)
     claimed = get_id(document.get("actor"))
     if claimed is not None and claimed != node.urls.actor(actor.username):
-        raise ClientError(403, "the activity's actor is not this outbox's owner", "forbidden")
+        raise ApiError(403, "the activity's actor is not this outbox's owner", reason="forbidden")
     activity = await perform(node, actor, document)
     headers = {"Location": activity["id"]} if isinstance(activity.get("id"), str) else {}
     return json_response(activity, status=201, content_type=AP_CONTENT_TYPE, headers=headers)
@@ -178,7 +160,7 @@ async def perform(node: NodeContext, actor: LocalActor, document: dict[str, Any]
     if activity_type == "Create":
         obj = document.get("object")
         if not isinstance(obj, dict):
-            raise InvalidProposal("object", "must be the object to create")
+            raise InvalidInput("object", "must be the object to create")
         if has_type(obj, "Document") and obj.get("name") == "Receipt":
             exchange = await _exchange_of(node, actor, obj.get("context"))
             return await _event_activity(node, await market.complete(node, actor, exchange.id))
@@ -218,7 +200,7 @@ async def _create(node: NodeContext, actor: LocalActor, obj: dict[str, Any]) -> 
     if has_type(obj, "Note"):
         text = text_of("content", obj.get("content")).strip()
         if not text:
-            raise InvalidProposal("content", "is required")
+            raise InvalidInput("content", "is required")
         visibility = "public"
         if "to" in obj or "cc" in obj:
             visibility = visibility_of(obj, node.urls.followers(actor.username))
@@ -226,7 +208,7 @@ async def _create(node: NodeContext, actor: LocalActor, obj: dict[str, Any]) -> 
             node, actor, text, visibility=visibility, in_reply_to=get_id(obj.get("inReplyTo"))
         )
     given = ", ".join(str(t) for t in as_list(obj.get("type"))) or "none"
-    raise InvalidProposal(
+    raise InvalidInput(
         "type",
         f"unsupported type {given}: post a Proposal, a Note, or Create, Update, Delete, "
         "Offer, Accept, Reject or Undo",
@@ -244,11 +226,11 @@ async def _update(node: NodeContext, actor: LocalActor, document: dict[str, Any]
         elif status == "completed":
             moved = await market.complete(node, actor, exchange.id)
         else:
-            raise InvalidProposal("agreementStatus", "must be cancelled or completed")
+            raise InvalidInput("agreementStatus", "must be cancelled or completed")
         return await _event_activity(node, moved)
     uri = get_id(obj)
     if not uri:
-        raise InvalidProposal("object", "must name the proposal to update")
+        raise InvalidInput("object", "must name the proposal to update")
     proposal = await node.store.get_proposal(uri)
     if proposal is None:
         raise ActionError("not_found", f"no proposal of ours at {uri}")
@@ -267,7 +249,7 @@ async def _update(node: NodeContext, actor: LocalActor, document: dict[str, Any]
 async def _delete(node: NodeContext, actor: LocalActor, document: dict[str, Any]) -> dict[str, Any]:
     uri = get_id(document.get("object"))
     if not uri:
-        raise InvalidProposal("object", "must name what to delete")
+        raise InvalidInput("object", "must name what to delete")
     proposal = await node.store.get_proposal(uri)
     if proposal is not None and proposal.local:
         return await market.delete_proposal(node, actor, uri)
@@ -285,7 +267,7 @@ async def _exchange_of(node: NodeContext, actor: LocalActor, value: Any) -> Exch
     else:
         ref = get_id(value)
         if not ref:
-            raise InvalidProposal("object", "must name the offer, agreement or exchange")
+            raise InvalidInput("object", "must name the offer, agreement or exchange")
         exchange = await node.store.find_exchange(offer_id=ref, agreement_uri=ref)
     if exchange is None or node.urls.actor(actor.username) not in (
         exchange.proposer,
@@ -317,7 +299,7 @@ async def handle_market(request: web.Request) -> web.Response:
     try:
         limit = int(query.get("limit", "100"))
     except ValueError as exc:
-        raise InvalidProposal("limit", "must be a whole number") from exc
+        raise InvalidInput("limit", "must be a whole number") from exc
     items = await market_view(
         request.app[NODE],
         kind=query.get("kind") or None,

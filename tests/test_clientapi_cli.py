@@ -17,8 +17,8 @@ from mastoflow import api, register_app
 
 from actors.local import DEFAULT_NAME
 from coopfed.state_file import save_identity
+from outbox.errors import ActionError
 from outbox.members import create_member
-from outbox.publish import ActionError
 
 COOPFED = Path(sys.executable).parent / "coopfed"
 

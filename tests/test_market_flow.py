@@ -21,8 +21,9 @@ from vocabcheck import independent_parse, little_boxes_backend, vocabulary_probl
 from federation.store import Exchange, InboxActivity, Proposal
 from inbox.dispatch import process_activity
 from outbox import agreements, market
+from outbox.errors import ActionError
 from outbox.fanout import send_activity
-from outbox.publish import ActionError, announce, follow, like, post_note
+from outbox.publish import announce, follow, like, post_note
 
 
 async def _follow(follower: RunningNode, followee: RunningNode) -> None:
@@ -486,7 +487,7 @@ async def test_replayed_pledge_is_counted_once(nodes: NodeFactory) -> None:
         status, answer = await peer.send(carol, shared_inbox(a), pledge)
         assert (status, answer) == (202, {"status": "duplicate"})
         replay = await process_activity(a.ctx, await _inbox_item(a, pledge["id"]))
-        assert replay == "ignored: offer already recorded"
+        assert str(replay) == "ignored: offer already recorded"
         # Then the pledge is counted once
         row = await a.ctx.store.get_proposal(uri)
         assert row is not None and (row.pledged, row.received) == (Decimal(700), Decimal(0))

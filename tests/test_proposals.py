@@ -33,7 +33,7 @@ from federation.jsonld import AS_CONTEXT, SECURITY_CONTEXT
 from federation.vocab import coop_terms, proposal_context
 from outbox import agreements, build
 from outbox.proposals import (
-    InvalidProposal,
+    InvalidInput,
     ProposalSpec,
     build_proposal,
     parse_proposal,
@@ -171,14 +171,14 @@ def test_validate_spec_defaults_a_need_and_a_solidarity_request() -> None:
 )
 def test_validate_spec_names_the_field(changes: dict[str, Any], field: str, message: str) -> None:
     raw = OFFER_INPUT | changes
-    with pytest.raises(InvalidProposal) as refused:
+    with pytest.raises(InvalidInput) as refused:
         validate_spec(raw, now=NOW)
     assert (refused.value.field, refused.value.message) == (field, message)
     assert str(refused.value) == f"{field}: {message}"
 
 
 def test_validate_spec_refuses_an_unknown_unit_and_lists_the_known_ones() -> None:
-    with pytest.raises(InvalidProposal) as refused:
+    with pytest.raises(InvalidInput) as refused:
         validate_spec(OFFER_INPUT | {"unit": "furlong"}, now=NOW)
     assert refused.value.field == "unit"
     assert refused.value.message.startswith("unknown unit 'furlong'; known: cubicMetre, day, ")
@@ -195,7 +195,7 @@ def test_validate_spec_refuses_an_unknown_unit_and_lists_the_known_ones() -> Non
 def test_a_solidarity_request_needs_a_target_and_a_deadline(
     changes: dict[str, Any], field: str
 ) -> None:
-    with pytest.raises(InvalidProposal) as refused:
+    with pytest.raises(InvalidInput) as refused:
         validate_spec(SOLIDARITY_INPUT | changes, now=NOW)
     assert refused.value.field == field
     assert refused.value.message.startswith("a solidarity request needs a ")
@@ -464,7 +464,7 @@ def test_parse_proposal_reads_a_plain_fep_0837_proposal() -> None:
 )
 def test_parse_proposal_refuses_what_it_cannot_read(changes: dict[str, Any], field: str) -> None:
     obj = proposal(validate_spec(NEED_INPUT, now=NOW), "n1") | changes
-    with pytest.raises(InvalidProposal) as refused:
+    with pytest.raises(InvalidInput) as refused:
         parse_proposal(obj)
     assert refused.value.field == field
 

@@ -9,33 +9,17 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
-from coopfed.cli.base import print_json, run_async
+from coopfed.cli.base import command, print_json, run_async
 from federation.context import NodeContext
 from federation.credentials import check_new_password
 from federation.settings import Settings
 from outbox import market, publish
 from outbox.admin_auth import set_password
-from outbox.publish import ActionError
 
 Adder = Callable[..., argparse.ArgumentParser]
-Action = Callable[[NodeContext, argparse.Namespace], Awaitable[int]]
-
-
-def _command(action: Action) -> Callable[[argparse.Namespace, Settings], int]:
-    def run(args: argparse.Namespace, settings: Settings) -> int:
-        async def with_node(node: Any) -> int:
-            try:
-                return await action(node, args)
-            except ActionError as exc:
-                print(f"coopfed: {exc.detail}", file=sys.stderr)
-                return 1
-
-        return run_async(settings, with_node)
-
-    return run
 
 
 async def status(node: NodeContext, args: argparse.Namespace) -> int:
@@ -229,48 +213,48 @@ async def undo(node: NodeContext, args: argparse.Namespace) -> int:
 
 
 def add_commands(add: Adder) -> None:
-    p = add("status", _command(status), "show the coop, followers, queue and failing hosts")
+    p = add("status", command(status), "show the coop, followers, queue and failing hosts")
     p.add_argument("--json", action="store_true", help="print JSON")
-    p = add("follow", _command(follow), "follow a coop or person: user@host or an actor URL")
+    p = add("follow", command(follow), "follow a coop or person: user@host or an actor URL")
     p.add_argument("target", metavar="HANDLE_OR_URL")
-    p = add("unfollow", _command(unfollow), "stop following: user@host or an actor URL")
+    p = add("unfollow", command(unfollow), "stop following: user@host or an actor URL")
     p.add_argument("target", metavar="HANDLE_OR_URL")
-    p = add("followers", _command(followers), "list followers (or requests with --pending)")
+    p = add("followers", command(followers), "list followers (or requests with --pending)")
     p.add_argument("--pending", action="store_true", help="requests awaiting approval")
     p.add_argument("--json", action="store_true", help="print JSON")
-    p = add("following", _command(following), "list the actors the coop follows")
+    p = add("following", command(following), "list the actors the coop follows")
     p.add_argument("--pending", action="store_true", help="follows not accepted yet")
     p.add_argument("--json", action="store_true", help="print JSON")
-    p = add("approve", _command(approve), "accept a pending follow request")
+    p = add("approve", command(approve), "accept a pending follow request")
     p.add_argument("actor", metavar="HANDLE_OR_URL")
     p = add(
         "reject",
-        _command(reject),
+        command(reject),
         "refuse a follow request, remove a follower, or reject an offer by its exchange ID",
     )
     p.add_argument("actor", metavar="HANDLE_URL_OR_EXCHANGE_ID")
     p.add_argument("--reason", metavar="TEXT", help="why (sent with a rejected offer)")
-    p = add("block", _command(block), "block a domain: its requests get 403, it gets nothing")
+    p = add("block", command(block), "block a domain: its requests get 403, it gets nothing")
     p.add_argument("domain", metavar="DOMAIN")
     p.add_argument("--reason", help="a note for the admins")
-    p = add("unblock", _command(unblock), "lift a domain block")
+    p = add("unblock", command(unblock), "lift a domain block")
     p.add_argument("domain", metavar="DOMAIN")
     p = add("password", password, "set the password of the admin pages (/admin)")
     p.add_argument("--stdin", action="store_true", help="read it from one line of stdin")
-    p = add("blocks", _command(blocks), "list blocked domains")
+    p = add("blocks", command(blocks), "list blocked domains")
     p.add_argument("--json", action="store_true", help="print JSON")
-    p = add("post", _command(post), "publish a post (a Note) to the coop's followers")
+    p = add("post", command(post), "publish a post (a Note) to the coop's followers")
     p.add_argument("text", metavar="TEXT")
     p.add_argument(
         "--visibility", choices=("public", "unlisted", "followers", "direct"), default="public"
     )
     p.add_argument("--reply-to", metavar="URL", help="the post this replies to")
     p.add_argument("--mention", action="append", metavar="HANDLE", help="mention someone")
-    p = add("delete", _command(delete), "delete a post or proposal of the coop (a Tombstone)")
+    p = add("delete", command(delete), "delete a post or proposal of the coop (a Tombstone)")
     p.add_argument("uri", metavar="URL")
-    p = add("like", _command(like), "like a post the node has received")
+    p = add("like", command(like), "like a post the node has received")
     p.add_argument("uri", metavar="URL")
-    p = add("announce", _command(announce), "boost a post to the coop's followers")
+    p = add("announce", command(announce), "boost a post to the coop's followers")
     p.add_argument("uri", metavar="URL")
-    p = add("undo", _command(undo), "take back a like or boost, by its activity id")
+    p = add("undo", command(undo), "take back a like or boost, by its activity id")
     p.add_argument("activity_id", metavar="ACTIVITY_URL")

@@ -19,9 +19,12 @@ import orjson
 from coopfed.app import open_node
 from coopfed.database import database_for
 from coopfed.state_file import IDENTITY_FILE, load_identity
+from federation.context import NodeContext
 from federation.settings import ENV_NAMES, Settings, load_settings
+from outbox.errors import ActionError, InvalidInput
 
 Command = Callable[[argparse.Namespace, Settings], int]
+Action = Callable[[NodeContext, argparse.Namespace], Awaitable[int]]
 
 FLAG_HELP: dict[str, str] = {
     "host": "address to bind (default 127.0.0.1)",
@@ -110,3 +113,22 @@ def run_async(settings: Settings, action: Callable[[Any], Awaitable[int]]) -> in
 
 def print_json(data: Any) -> None:
     sys.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode() + "\n")
+
+
+def command(action: Action) -> Command:
+    """A command that runs ``action`` on the node; a refused action exits 1 saying why."""
+
+    def run(args: argparse.Namespace, settings: Settings) -> int:
+        async def with_node(node: NodeContext) -> int:
+            try:
+                return await action(node, args)
+            except InvalidInput as exc:
+                print(f"coopfed: invalid {exc.field}: {exc.message}", file=sys.stderr)
+                return 1
+            except ActionError as exc:
+                print(f"coopfed: {exc.detail}", file=sys.stderr)
+                return 1
+
+        return run_async(settings, with_node)
+
+    return run

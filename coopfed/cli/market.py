@@ -10,41 +10,21 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
-from coopfed.cli.base import print_json, run_async
+from coopfed.cli.base import Action, command, print_json
 from federation.context import NodeContext
 from federation.exchange import STATES
-from federation.settings import Settings
 from federation.vocab import ACTIONS, UNITS
 from outbox import market
 from outbox.c2s import amount_label, exchanges_view, issue_token, market_view, matches_view, number
-from outbox.proposals import InvalidProposal
-from outbox.publish import ActionError
+from outbox.errors import InvalidInput
 
 Adder = Callable[..., argparse.ArgumentParser]
-Action = Callable[[NodeContext, argparse.Namespace], Awaitable[int]]
 DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 ON_OFF = {"on": True, "off": False}
-
-
-def command(action: Action) -> Callable[[argparse.Namespace, Settings], int]:
-    def run(args: argparse.Namespace, settings: Settings) -> int:
-        async def with_node(node: Any) -> int:
-            try:
-                return await action(node, args)
-            except InvalidProposal as exc:
-                print(f"coopfed: invalid {exc.field}: {exc.message}", file=sys.stderr)
-                return 1
-            except ActionError as exc:
-                print(f"coopfed: {exc.detail}", file=sys.stderr)
-                return 1
-
-        return run_async(settings, with_node)
-
-    return run
 
 
 def deadline_arg(value: str | None) -> str | None:
@@ -151,7 +131,7 @@ async def matches(node: NodeContext, args: argparse.Namespace) -> int:
 async def respond(node: NodeContext, args: argparse.Namespace) -> int:
     quantity = number("quantity", args.quantity)
     if quantity is None:
-        raise InvalidProposal("quantity", "is required")
+        raise InvalidInput("quantity", "is required")
     exchange = await market.respond(
         node,
         await node.coop_actor(),

@@ -19,8 +19,8 @@ from typing import Any
 from coopfed.cli.base import FLAG_HELP, NODE_FLAGS, print_json, run_async
 from federation.context import NodeContext
 from federation.settings import ENV_NAMES, Settings
+from outbox.errors import ActionError
 from outbox.members import create_member, get_member, set_member_password
-from outbox.publish import ActionError
 
 Adder = Callable[..., argparse.ArgumentParser]
 

@@ -8,6 +8,7 @@ no package reaches back to one that imports it.
 from __future__ import annotations
 
 import ast
+import itertools
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -61,7 +62,7 @@ def test_no_import_cycle_between_top_level_packages() -> None:
         walk(package, [package])
     # Then no package reaches back to itself
     detail = {
-        " -> ".join(c): sorted(f for a, b in zip(c, c[1:], strict=False) for f in graph[a][b])
+        " -> ".join(c): sorted(f for a, b in itertools.pairwise(c) for f in graph[a][b])
         for c in cycles
     }
     assert not cycles, detail
