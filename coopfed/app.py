@@ -21,6 +21,7 @@ from aiohttp import web
 
 from actors.local import ensure_local_actors
 from actors.routes import setup_routes as setup_actor_routes
+from admin.routes import ADMIN_APP, create_admin_app
 from clientapi.routes import setup_routes as setup_clientapi_routes
 from coopfed.logs import request_log_middleware
 from coopfed.probes import handle_health, handle_metrics
@@ -42,7 +43,6 @@ from federation.version import software_version
 from inbox.dispatch import make_inbox_handler
 from inbox.market import BACKFILL, make_backfill_handler
 from inbox.routes import setup_routes as setup_inbox_routes
-from outbox.admin import setup_routes as setup_admin_routes
 from outbox.deliver import make_deliver_handler
 from outbox.market import CLOSE_PROPOSAL, make_close_handler
 from outbox.routes import setup_routes as setup_outbox_routes
@@ -209,6 +209,8 @@ def create_app(settings: Settings, *, dsn: str, run_workers: bool = True) -> web
     setup_actor_routes(app)
     setup_inbox_routes(app)
     setup_outbox_routes(app)
-    setup_admin_routes(app)
+    admin = create_admin_app()
+    app.add_subapp("/admin", admin)
+    app[ADMIN_APP] = admin
     setup_clientapi_routes(app)
     return app

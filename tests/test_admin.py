@@ -21,11 +21,12 @@ from fakepeer import FakePeer
 from peerflow import send_ok
 from test_cli_admin import COOPFED, CliResult, cli_env
 
+from admin.auth import LIMITER, set_password
+from admin.routes import ADMIN_APP
 from coopfed.state_file import save_identity
 from federation.credentials import client_address, hash_password, verify_password
 from federation.store import Exchange, Proposal
 from outbox import market
-from outbox.admin_auth import LIMITER, set_password
 from outbox.c2s import issue_token
 
 OFFER_FORM = {
@@ -213,7 +214,7 @@ async def test_login_rate_limit_per_client(node: RunningNode) -> None:
     await set_password(node.ctx, await node.ctx.coop_actor(), PASSWORD)
     now = [1000.0]
     assert node.app is not None
-    node.app[LIMITER].clock = lambda: now[0]
+    node.app[ADMIN_APP][LIMITER].clock = lambda: now[0]
     client = AdminClient(node.base_url)
     try:
         # Given 10 failed logins from one address

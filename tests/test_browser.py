@@ -24,9 +24,9 @@ from cdp import Browser
 from conftest import NodeFactory, RunningNode, eventually
 from systemtools import ensure_command
 
+from admin.auth import set_password
 from federation.store import Exchange
 from outbox import market
-from outbox.admin_auth import set_password
 from outbox.publish import follow
 
 SCREENSHOT = Path("/tmp/coopfed-board-phone.png")

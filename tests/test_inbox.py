@@ -629,7 +629,7 @@ async def test_blocked_domain_is_403_and_unblocking_restores(
 async def test_block_from_the_cli_reaches_the_running_node(
     node: RunningNode, localhost_peer: FakePeer, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from federation import cli_admin
+    from coopfed.cli import admin as cli_admin
 
     peer = localhost_peer
     alice = peer.add_actor("alice")

@@ -12,12 +12,12 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from admin.auth import set_password
 from coopfed.cli.base import command, print_json, run_async
 from federation.context import NodeContext
 from federation.credentials import check_new_password
 from federation.settings import Settings
 from outbox import market, publish
-from outbox.admin_auth import set_password
 
 Adder = Callable[..., argparse.ArgumentParser]
 

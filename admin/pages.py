@@ -1,6 +1,6 @@
 """HTML of the admin pages: server-rendered forms, no JavaScript.
 
-Pure functions of the data ``outbox.admin`` gathers.  Every text, attribute and
+Pure functions of the data ``admin.routes`` gathers.  Every text, attribute and
 submitted value is escaped here; every POST form carries the CSRF token.  A
 form that failed shows what was typed and the error next to the field.
 """

@@ -1,4 +1,5 @@
-"""Who may use the admin pages: password hashes, sessions, CSRF tokens, login limits.
+"""Who may use the admin pages: sessions, CSRF tokens, login limits, and the admin
+app's middleware that checks them before any page or action runs.
 
 - The admin password (``coopfed password``) is stored as an scrypt hash
   (n=2**14, r=8, p=1, random 16-byte salt).
@@ -25,6 +26,7 @@ from datetime import timedelta
 
 from aiohttp import web
 
+from admin.pages import login_page, message_page
 from federation.context import NODE, NodeContext
 from federation.credentials import (
     LoginLimiter,
@@ -34,8 +36,8 @@ from federation.credentials import (
     hash_token,
     verify_password,
 )
+from federation.errors import Handler
 from federation.store import AdminSession, LocalActor
-from outbox.admin_pages import login_page, message_page
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +129,7 @@ async def close_session(node: NodeContext, request: web.Request) -> None:
 
 
 async def current_admin(request: web.Request) -> Admin | None:
-    node = request.app[NODE]
+    node = request.config_dict[NODE]
     cookie = request.cookies.get(SESSION_COOKIE)
     if not cookie or len(cookie) > 200:
         return None
@@ -186,11 +188,11 @@ async def _login_form(node: NodeContext, error: str = "", status: int = 200) -> 
 async def handle_login_form(request: web.Request) -> web.Response:
     if await current_admin(request) is not None:
         raise see_other("/admin")
-    return await _login_form(request.app[NODE])
+    return await _login_form(request.config_dict[NODE])
 
 
 async def handle_login(request: web.Request) -> web.Response:
-    node = request.app[NODE]
+    node = request.config_dict[NODE]
     limiter = request.app[LIMITER]
     client = client_address(request.remote, request.headers)
     wait = limiter.retry_after(client)
@@ -219,7 +221,7 @@ async def handle_login(request: web.Request) -> web.Response:
 
 
 async def handle_logout(request: web.Request) -> web.Response:
-    node = request.app[NODE]
+    node = request.config_dict[NODE]
     admin = await current_admin(request)
     form = await read_form(request)
     if admin is not None and not same_token(form.get("csrf"), admin.session.csrf):
@@ -233,3 +235,51 @@ async def handle_logout(request: web.Request) -> web.Response:
 def forbidden() -> web.Response:
     text = "This form did not carry a valid security token. Reload the admin page and try again."
     return html_page(message_page("Forbidden", text), 403)
+
+
+# -- the admin app's middleware ----------------------------------------------------
+
+ADMIN = web.RequestKey("admin", Admin)  # the logged-in admin
+FORM = web.RequestKey("admin_form", dict[str, str])  # the posted form, its CSRF token checked
+# Pages anyone may ask for: the login form, and logging out (which checks its own token).
+PUBLIC = frozenset({"/admin/", "/admin/login", "/admin/logout"})
+SECURITY_HEADERS = {
+    "Cache-Control": "no-store",
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+@web.middleware
+async def security_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every admin answer, redirects included, is uncached and never framed."""
+    try:
+        response = await handler(request)
+    except web.HTTPException as exc:
+        exc.headers.update(SECURITY_HEADERS)
+        raise
+    response.headers.update(SECURITY_HEADERS)
+    return response
+
+
+@web.middleware
+async def session_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """A page needs a session (else the login form); a POST also the session's CSRF token."""
+    if request.path in PUBLIC:
+        return await handler(request)
+    admin = await current_admin(request)
+    if admin is None:
+        if request.method == "GET":
+            raise see_other("/admin/login")
+        text = "Your session has ended. Log in again."
+        return html_page(message_page("Logged out", text, "/admin/login", "Log in"), 403)
+    request[ADMIN] = admin
+    if request.method == "POST":
+        form = await read_form(request)
+        if not same_token(form.get("csrf"), admin.session.csrf):
+            return forbidden()
+        request[FORM] = form
+    return await handler(request)

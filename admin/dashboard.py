@@ -1,7 +1,7 @@
 """The admin's dashboard: followers, publishing, our proposals, market, matches,
 exchanges and domain blocks, on one server-rendered page.
 
-Pure functions of what ``outbox.admin`` gathers (the views the CLI and the
+Pure functions of what ``admin.routes`` gathers (the views the CLI and the
 ``/api/*`` JSON use); the buttons of an exchange are the events the state
 machine allows (``federation.exchange.allowed_events``).
 """
@@ -14,11 +14,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from federation.context import NodeContext
-from federation.exchange import allowed_events
-from federation.store import LocalActor
-from federation.vocab import KINDS
-from outbox.admin_pages import (
+from admin.pages import (
     KIND_LABELS,
     Forms,
     amount,
@@ -31,6 +27,10 @@ from outbox.admin_pages import (
     post_form,
     proposal_fields,
 )
+from federation.context import NodeContext
+from federation.exchange import allowed_events
+from federation.store import LocalActor
+from federation.vocab import KINDS
 from outbox.c2s import amount_text, exchanges_view, market_view, matches_view
 from outbox.errors import InvalidInput
 

@@ -17,38 +17,30 @@ from typing import Any
 
 from aiohttp import web
 
-from federation.context import NODE, NodeContext
-from federation.credentials import LoginLimiter
-from federation.store import Proposal
-from outbox import market, publish
-from outbox.admin_auth import (
+from admin.auth import (
+    ADMIN,
+    FORM,
     LIMITER,
     Admin,
-    current_admin,
-    forbidden,
     handle_login,
     handle_login_form,
     handle_logout,
     html_page,
-    read_form,
-    same_token,
+    security_headers,
     see_other,
+    session_middleware,
 )
-from outbox.admin_dashboard import dashboard, gather
-from outbox.admin_pages import Forms, edit_page, message_page
+from admin.dashboard import dashboard, gather
+from admin.pages import Forms, edit_page, message_page
+from federation.context import NODE, NodeContext
+from federation.credentials import LoginLimiter
+from federation.store import Proposal
+from outbox import market, publish
 from outbox.c2s import MAX_MESSAGE, amount_text, number
 from outbox.errors import ActionError, InvalidInput, status_of
 
 log = logging.getLogger(__name__)
 
-SECURITY_HEADERS = {
-    "Cache-Control": "no-store",
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; "
-    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-    "X-Frame-Options": "DENY",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-}
 DONE = {
     "published": "Published: it is on the public board and on its way to the followers.",
     "updated": "Saved and sent to the followers.",
@@ -122,10 +114,8 @@ def _editable(p: Proposal) -> dict[str, Any]:
 
 
 async def handle_dashboard(request: web.Request) -> web.Response:
-    node = request.app[NODE]
-    admin = await current_admin(request)
-    if admin is None:
-        raise see_other("/admin/login")
+    node = request.config_dict[NODE]
+    admin = request[ADMIN]
     forms = Forms(csrf=admin.session.csrf)
     data = await gather(node, admin.actor, request.query, forms)
     flash = DONE.get(request.query.get("done", ""), "")
@@ -145,10 +135,8 @@ async def _own_open_proposal(node: NodeContext, admin: Admin, uri: str) -> Propo
 
 
 async def handle_edit(request: web.Request) -> web.Response:
-    node = request.app[NODE]
-    admin = await current_admin(request)
-    if admin is None:
-        raise see_other("/admin/login")
+    node = request.config_dict[NODE]
+    admin = request[ADMIN]
     proposal = await _own_open_proposal(node, admin, request.query.get("uri", ""))
     if proposal is None:
         return html_page(
@@ -163,17 +151,13 @@ Action = Callable[[web.Request, NodeContext, Admin, Form], Awaitable[str]]
 
 
 def action(run: Action) -> Callable[[web.Request], Awaitable[web.Response]]:
-    """A POST of the admin: session and CSRF checked, errors shown, then redirect."""
+    """A POST of the admin (session and CSRF checked by the middleware): errors
+    shown, then redirect."""
 
     async def handler(request: web.Request) -> web.Response:
-        node = request.app[NODE]
-        admin = await current_admin(request)
-        if admin is None:
-            text = "Your session has ended. Log in again."
-            return html_page(message_page("Logged out", text, "/admin/login", "Log in"), 403)
-        form = await read_form(request)
-        if not same_token(form.get("csrf"), admin.session.csrf):
-            return forbidden()
+        node = request.config_dict[NODE]
+        admin = request[ADMIN]
+        form = request[FORM]
         form_id = form.get("form", "")[:80]
         try:
             target = await run(request, node, admin, form)
@@ -310,31 +294,31 @@ async def do_unblock(request: web.Request, node: NodeContext, admin: Admin, form
     return "/admin?done=unblocked#blocks"
 
 
-async def _admin_headers(request: web.Request, response: web.StreamResponse) -> None:
-    if request.path == "/admin" or request.path.startswith("/admin/"):
-        response.headers.update(SECURITY_HEADERS)
-
-
 async def handle_slash(request: web.Request) -> web.Response:
     raise see_other("/admin")
 
 
-def setup_routes(app: web.Application) -> None:
+ADMIN_APP = web.AppKey("admin_app", web.Application)
+
+
+def create_admin_app() -> web.Application:
+    """The admin pages, mounted at ``/admin`` with their own middleware."""
+    app = web.Application(middlewares=[security_headers, session_middleware])
     app[LIMITER] = LoginLimiter()
-    app.on_response_prepare.append(_admin_headers)
-    app.router.add_get("/admin", handle_dashboard)
-    app.router.add_get("/admin/", handle_slash)
-    app.router.add_get("/admin/login", handle_login_form)
-    app.router.add_post("/admin/login", handle_login)
-    app.router.add_post("/admin/logout", handle_logout)
-    app.router.add_get("/admin/edit", handle_edit)
-    app.router.add_post("/admin/proposals", do_publish)
-    app.router.add_post("/admin/proposals/update", do_update)
-    app.router.add_post("/admin/proposals/close", do_close)
-    app.router.add_post("/admin/proposals/delete", do_delete)
-    app.router.add_post("/admin/respond", do_respond)
-    app.router.add_post("/admin/exchanges/{id}", do_exchange)
-    app.router.add_post("/admin/followers/approve", do_approve)
-    app.router.add_post("/admin/followers/reject", do_refuse)
-    app.router.add_post("/admin/blocks", do_block)
-    app.router.add_post("/admin/blocks/remove", do_unblock)
+    app.router.add_get("", handle_dashboard)
+    app.router.add_get("/", handle_slash)
+    app.router.add_get("/login", handle_login_form)
+    app.router.add_post("/login", handle_login)
+    app.router.add_post("/logout", handle_logout)
+    app.router.add_get("/edit", handle_edit)
+    app.router.add_post("/proposals", do_publish)
+    app.router.add_post("/proposals/update", do_update)
+    app.router.add_post("/proposals/close", do_close)
+    app.router.add_post("/proposals/delete", do_delete)
+    app.router.add_post("/respond", do_respond)
+    app.router.add_post("/exchanges/{id}", do_exchange)
+    app.router.add_post("/followers/approve", do_approve)
+    app.router.add_post("/followers/reject", do_refuse)
+    app.router.add_post("/blocks", do_block)
+    app.router.add_post("/blocks/remove", do_unblock)
+    return app
