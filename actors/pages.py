@@ -1,95 +1,152 @@
-"""Public HTML pages: what a person sees when a browser opens the coop's URL."""
+"""Public HTML pages: what a person sees when a browser opens the coop's URL.
+
+Server-rendered from the Jinja2 templates in ``actors/templates`` (autoescaped),
+no JavaScript: the profile with its board, one page per proposal, the archive
+of closed ones, the network view of what followed coops publish, and tag
+pages.  Proposal and post ``content`` is shown only for our own (local) ones,
+whose HTML our own builders made; peers' content is never rendered here.
+
+``templates`` builds the environment the other packages' pages use too: each
+package's templates are named ``package/file.html`` and may extend
+``actors/page.html``.
+"""
 
 from __future__ import annotations
 
-import html
+from datetime import datetime
 
-from federation.store import LocalActor, StoredObject
+import jinja2
+
+from actors.board import KIND_LABELS, KIND_TITLES, facts_of, is_closed, progress_of
+from federation.store import LocalActor, Proposal, StoredObject
 from federation.urls import Urls
 
-STYLE = """
-body{font-family:system-ui,sans-serif;max-width:42rem;margin:0 auto;padding:1rem;
-line-height:1.5;color:#1d1d1f;background:#fafaf7}
-header{border-bottom:2px solid #2f6f4f;margin-bottom:1rem}
-h1{margin:.2rem 0;color:#2f6f4f}.handle{color:#555;font-family:monospace}
-.post{background:#fff;border:1px solid #ddd;border-radius:.5rem;padding:.8rem;margin:.8rem 0}
-.hint{background:#eef6f1;border-radius:.5rem;padding:.8rem}
-.kind{font-size:.8rem;text-transform:uppercase;background:#2f6f4f;color:#fff;
-border-radius:.3rem;padding:.1rem .4rem}.card h3{margin:.2rem 0}
-progress{width:100%;height:1rem;accent-color:#2f6f4f}.tags{color:#2f6f4f}
-nav{margin:1rem 0}a{color:#1f5f3f}
-footer{margin-top:2rem;font-size:.9rem;color:#555}
-"""
 
-
-def render_page(title: str, body: str, *, alternate: str | None = None) -> str:
-    link = (
-        f'<link rel="alternate" type="application/activity+json" href="{html.escape(alternate)}">'
-        if alternate
-        else ""
-    )
-    return (
-        '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width,initial-scale=1">'
-        f"<title>{html.escape(title)}</title>{link}<style>{STYLE}</style></head>"
-        f"<body>{body}</body></html>\n"
+def templates(*packages: str) -> jinja2.Environment:
+    """The templates of ``packages`` (each its ``templates`` folder), autoescaped."""
+    return jinja2.Environment(
+        loader=jinja2.PrefixLoader(
+            {name: jinja2.PackageLoader(name, "templates") for name in {"actors", *packages}}
+        ),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
     )
 
 
-def render_profile(
-    actor: LocalActor, urls: Urls, posts: list[StoredObject], board: str = ""
-) -> str:
-    handle = f"@{actor.username}@{urls.domain}"
-    actor_url = urls.actor(actor.username)
-    summary = "".join(f"<p>{html.escape(p)}</p>" for p in actor.summary.split("\n\n") if p.strip())
-    items = (
-        "".join(
-            f'<article class="post">{p.body.get("content", "") if _is_trusted(p) else ""}'
-            f'<p><a href="{html.escape(p.uri)}">{html.escape(_when(p))}</a></p></article>'
-            for p in posts
-            if p.visibility in ("public", "unlisted") and "Proposal" not in p.body.get("type", [])
-        )
-        or "<p>Nothing published yet.</p>"
-    )
-    body = (
-        f"<header><h1>{html.escape(actor.name)}</h1>"
-        f'<p class="handle">{html.escape(handle)}</p></header>'
-        f"<main>{summary}"
-        '<section class="hint"><h2>Follow this coop</h2>'
-        "<p>From Mastodon, GoToSocial, Pleroma, Misskey or any fediverse server, search for "
-        f'<strong class="handle">{html.escape(handle)}</strong> and press Follow.</p></section>'
-        f"{board}<h2>Posts</h2>{items}</main>"
-        f'<footer><a href="{html.escape(actor_url)}" type="application/activity+json">'
-        "ActivityPub JSON</a> · powered by coopfed</footer>"
-    )
-    return render_page(f"{actor.name} ({handle})", body, alternate=actor_url)
-
-
-def _is_trusted(post: StoredObject) -> bool:
-    # Only our own posts are shown here; their HTML is built by our own builders.
-    return post.local
+PAGES = templates()
+PAGES.globals.update(
+    kind_titles=KIND_TITLES,
+    kind_labels=KIND_LABELS,
+    facts_of=facts_of,
+    progress_of=progress_of,
+)
 
 
 def _when(post: StoredObject) -> str:
     return post.published.strftime("%Y-%m-%d %H:%M UTC") if post.published else post.uri
 
 
-def render_proposal(coop: LocalActor, urls: Urls, post: StoredObject, extra: str = "") -> str:
-    """One proposal, readable by anyone, with the handle to follow the coop."""
-    handle = f"@{coop.username}@{urls.domain}"
-    if post.deleted_at is not None:
-        body = "<main><p>This proposal was deleted.</p></main>"
-        return render_page("Deleted proposal", body)
-    title = str(post.body.get("name") or "Proposal")
-    content = post.body.get("content", "")  # built by our own builders, escaped there
-    body = (
-        f'<header><h1>{html.escape(title)}</h1><p class="handle">'
-        f'<a href="{html.escape(urls.profile_page(coop.username))}">'
-        f"{html.escape(coop.name)}</a> · {html.escape(handle)}</p></header>"
-        f'<main><article class="post">{content}{extra}</article>'
-        '<section class="hint"><h2>Follow this coop</h2><p>From your own fediverse server, '
-        f'search for <strong class="handle">{html.escape(handle)}</strong>.</p></section></main>'
-        f'<footer><a href="{html.escape(post.uri)}" type="application/activity+json">'
-        "ActivityPub JSON</a></footer>"
+def _shown(post: StoredObject) -> bool:
+    # Only our own posts are listed: their HTML comes from our own builders.
+    return (
+        post.local
+        and post.visibility in ("public", "unlisted")
+        and "Proposal" not in post.body.get("type", [])
     )
-    return render_page(f"{title} · {coop.name}", body, alternate=post.uri)
+
+
+def render_profile(
+    actor: LocalActor,
+    urls: Urls,
+    posts: list[StoredObject],
+    proposals: list[Proposal],
+    now: datetime,
+) -> str:
+    handle = f"@{actor.username}@{urls.domain}"
+    open_by_kind = {
+        kind: [p for p in proposals if p.kind == kind and not is_closed(p, now)]
+        for kind in KIND_TITLES
+    }
+    return PAGES.get_template("actors/profile.html").render(
+        title=f"{actor.name} ({handle})",
+        alternate=urls.actor(actor.username),
+        actor=actor,
+        actor_url=urls.actor(actor.username),
+        handle=handle,
+        summary=[p for p in actor.summary.split("\n\n") if p.strip()],
+        open_by_kind=open_by_kind,
+        now=now,
+        profile_url=urls.profile_page(actor.username),
+        base_url=urls.base,
+        posts=[p for p in posts if _shown(p)],
+        when=_when,
+    )
+
+
+def render_proposal(
+    coop: LocalActor, urls: Urls, post: StoredObject, proposal: Proposal | None
+) -> str:
+    """One of our proposals, readable by anyone, with the handle to follow the coop."""
+    deleted = post.deleted_at is not None
+    heading = str(post.body.get("name") or "Proposal")
+    return PAGES.get_template("actors/proposal.html").render(
+        title="Deleted proposal" if deleted else f"{heading} · {coop.name}",
+        alternate=None if deleted else post.uri,
+        heading=heading,
+        coop=coop,
+        handle=f"@{coop.username}@{urls.domain}",
+        profile_url=urls.profile_page(coop.username),
+        post=post,
+        proposal=proposal,
+    )
+
+
+def _listing(title: str, **context: object) -> str:
+    """The archive, the network view and a tag: a heading, a line, the cards."""
+    return PAGES.get_template("actors/listing.html").render(
+        {"alternate": None, "intro": "", "names": None, **context}, title=title
+    )
+
+
+def render_archive(coop: LocalActor, urls: Urls, proposals: list[Proposal], now: datetime) -> str:
+    return _listing(
+        f"Archive · {coop.name}",
+        heading=f"{coop.name}: archive",
+        back="Back to the board",
+        profile_url=urls.profile_page(coop.username),
+        items=[p for p in proposals if is_closed(p, now)],
+        now=now,
+        empty="No closed items yet.",
+    )
+
+
+def render_network(
+    coop: LocalActor, urls: Urls, proposals: list[Proposal], names: dict[str, str], now: datetime
+) -> str:
+    return _listing(
+        f"Network · {coop.name}",
+        heading="Our network",
+        intro=f"What the coops {coop.name} follows offer and need.",
+        back=f"Back to {coop.name}",
+        profile_url=urls.profile_page(coop.username),
+        items=[p for p in proposals if not is_closed(p, now)],
+        names=names,
+        now=now,
+        empty="The coops we follow have nothing open right now.",
+    )
+
+
+def render_tag(
+    coop: LocalActor, urls: Urls, tag: str, proposals: list[Proposal], now: datetime
+) -> str:
+    return _listing(
+        f"#{tag} · {coop.name}",
+        heading=f"#{tag}",
+        back=coop.name,
+        profile_url=urls.profile_page(coop.username),
+        items=proposals,
+        now=now,
+        empty="Nothing with this tag.",
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from actors import board, collections, nodeinfo, pages, webfinger
+from actors import collections, nodeinfo, pages, webfinger
 from actors.local import build_actor, build_tombstone
 from federation.context import NODE
 from federation.errors import ApiError, json_response
@@ -82,9 +82,7 @@ async def handle_profile_page(request: web.Request) -> web.StreamResponse:
     posts = await node.store.list_objects_by(actor_url, limit=20)
     proposals = await node.store.search_proposals(coop=actor_url, now=node.clock(), limit=200)
     return web.Response(
-        text=pages.render_profile(
-            actor, node.urls, posts, board.render_board(actor, node.urls, proposals, node.clock())
-        ),
+        text=pages.render_profile(actor, node.urls, posts, proposals, node.clock()),
         content_type="text/html",
         headers={"Vary": "Accept"},
     )
@@ -142,9 +140,8 @@ async def handle_proposal(request: web.Request) -> web.StreamResponse:
     if wants_html(request):
         coop = await node.coop_actor()
         proposal = await node.store.get_proposal(uri)
-        progress = board.render_progress(proposal) if proposal is not None else ""
         return web.Response(
-            text=pages.render_proposal(coop, node.urls, stored, progress),
+            text=pages.render_proposal(coop, node.urls, stored, proposal),
             content_type="text/html",
             headers={"Vary": "Accept"},
         )
@@ -160,7 +157,7 @@ async def handle_archive(request: web.Request) -> web.Response:
         coop=node.urls.actor(actor.username), now=node.clock(), limit=500
     )
     return web.Response(
-        text=board.render_archive(actor, node.urls, proposals, node.clock()),
+        text=pages.render_archive(actor, node.urls, proposals, node.clock()),
         content_type="text/html",
     )
 
@@ -176,7 +173,7 @@ async def handle_network(request: web.Request) -> web.Response:
         remote = await node.store.get_remote_actor(uri)
         names[uri] = (remote.name or remote.handle) if remote else uri
     return web.Response(
-        text=board.render_network(coop, node.urls, proposals, names, node.clock()),
+        text=pages.render_network(coop, node.urls, proposals, names, node.clock()),
         content_type="text/html",
     )
 
@@ -194,7 +191,7 @@ async def handle_tag(request: web.Request) -> web.Response:
         limit=200,
     )
     return web.Response(
-        text=board.render_tag(coop, node.urls, tag, proposals, node.clock()),
+        text=pages.render_tag(coop, node.urls, tag, proposals, node.clock()),
         content_type="text/html",
     )
 

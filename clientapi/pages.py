@@ -1,16 +1,15 @@
 """The few HTML pages of the OAuth flow: the member's login form, the code to
 copy into an app (the out-of-band redirect), and errors.
 
-Every value shown is escaped; the pages refuse to be framed and are never cached.
+Rendered from the Jinja2 templates in ``clientapi/templates`` (autoescaped);
+the pages refuse to be framed and are never cached.
 """
 
 from __future__ import annotations
 
-import html
-
 from aiohttp import web
 
-from actors.pages import render_page
+from actors.pages import templates
 from federation.store import OAuthApp
 
 SCOPE_WORDS = {
@@ -40,24 +39,32 @@ class OAuthPageError(Exception):
     def response(self) -> web.Response:
         if self.redirect is not None:
             raise web.HTTPFound(self.redirect, headers=HEADERS)
-        body = f"<h1>Cannot sign in</h1><p>{html.escape(self.message)}</p>"
-        return page("Cannot sign in", body, status=400)
+        return page("error", "Cannot sign in", status=400, message=self.message)
+
+
+PAGES = templates("clientapi")
 
 
 def page(
-    title: str, body: str, *, status: int = 200, headers: dict[str, str] | None = None
+    name: str,
+    title: str,
+    *,
+    status: int = 200,
+    headers: dict[str, str] | None = None,
+    **context: object,
 ) -> web.Response:
     return web.Response(
-        text=render_page(title, body),
+        text=PAGES.get_template(f"clientapi/{name}.html").render(
+            title=title, alternate=None, **context
+        ),
         status=status,
         content_type="text/html",
         headers={**HEADERS, **(headers or {})},
     )
 
 
-def _scopes(scopes: str) -> str:
-    words = sorted({SCOPE_WORDS.get(s.split(":")[0], s) for s in scopes.split()})
-    return "".join(f"<li>{html.escape(w)}</li>" for w in words)
+def _scopes(scopes: str) -> list[str]:
+    return sorted({SCOPE_WORDS.get(s.split(":")[0], s) for s in scopes.split()})
 
 
 def login_page(
@@ -70,37 +77,19 @@ def login_page(
     username: str = "",
     headers: dict[str, str] | None = None,
 ) -> web.Response:
-    hidden = "".join(
-        f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v)}">'
-        for k, v in fields.items()
+    return page(
+        "login",
+        f"Sign in to {domain}",
+        status=status,
+        headers=headers,
+        app=app,
+        fields=fields,
+        scopes=_scopes(fields.get("scope", "")),
+        domain=domain,
+        error=error,
+        username=username,
     )
-    website = (
-        f' (<a href="{html.escape(app.website)}" rel="noopener noreferrer">'
-        f"{html.escape(app.website)}</a>)"
-        if app.website
-        else ""
-    )
-    alert = f'<p class="hint" role="alert">{html.escape(error)}</p>' if error else ""
-    body = (
-        f"<header><h1>Sign in to {html.escape(domain)}</h1></header>"
-        f"<p><strong>{html.escape(app.name)}</strong>{website} asks to:</p>"
-        f"<ul>{_scopes(fields.get('scope', ''))}</ul>{alert}"
-        f'<form method="post" action="/oauth/authorize">{hidden}'
-        '<p><label>Username<br><input name="username" autocomplete="username" required '
-        f'value="{html.escape(username)}" autocapitalize="none"></label></p>'
-        '<p><label>Password<br><input name="password" type="password" required '
-        'autocomplete="current-password"></label></p>'
-        '<p><button type="submit">Authorize</button></p></form>'
-        "<footer>Your coop's admin creates member accounts and their passwords.</footer>"
-    )
-    return page(f"Sign in to {domain}", body, status=status, headers=headers)
 
 
 def code_page(app: OAuthApp, code: str) -> web.Response:
-    body = (
-        "<header><h1>Authorization code</h1></header>"
-        f"<p>Copy this code into <strong>{html.escape(app.name)}</strong>:</p>"
-        f'<p><input id="code" readonly size="48" value="{html.escape(code)}"></p>'
-        "<p>It works once, within ten minutes.</p>"
-    )
-    return page("Authorization code", body)
+    return page("code", "Authorization code", app=app, code=code)
