@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
-from conftest import RunningNode, eventually
 
 from outbox import publish
+from tests.support.nodes import RunningNode, eventually
 
 CSRF_RE = re.compile(r'name="csrf" value="([^"]+)"')
 PASSWORD = "correct horse battery staple"

@@ -10,10 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 import aiohttp
-from conftest import RunningNode, eventually
 
 from federation.store import LocalActor
 from outbox.members import create_member
+from tests.support.nodes import RunningNode, eventually
 
 PASSWORD = "correct horse battery"
 

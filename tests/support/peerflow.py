@@ -10,11 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 import aiohttp
-from conftest import RunningNode, eventually
-from fakepeer import AS, FakePeer, PeerActor
 
 from federation.store import Follow
 from outbox import publish
+from tests.support.fakepeer import AS, FakePeer, PeerActor
+from tests.support.nodes import RunningNode, eventually
 
 
 def shared_inbox(node: RunningNode) -> str:

@@ -1,0 +1,854 @@
+"""The inbox end to end: a real node, FakePeer (Mastodon/GoToSocial-shaped) as the sender.
+
+Every refusal is checked for its exact status and reason *and* for leaving
+nothing behind (no inbox row, no job).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+import orjson
+import pytest
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding
+
+from coopfed.app import make_runner, open_node
+from federation.httpsig import compute_content_digest, format_http_date, sign_request_rfc9421
+from federation.rfc9421 import authority, serialize_inner_list, signature_base
+from tests.support.fakepeer import FakePeer, PeerActor
+from tests.support.nodes import NodeFactory, RunningNode, eventually
+
+Headers = dict[str, str]
+Answer = tuple[int, dict[str, Any]]
+
+
+# -- helpers -------------------------------------------------------------------
+
+
+@pytest.fixture
+async def peer() -> AsyncIterator[FakePeer]:
+    server = await FakePeer(style="mastodon").start()
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
+@pytest.fixture
+async def localhost_peer() -> AsyncIterator[FakePeer]:
+    """A peer on host ``localhost``: blocking it blocks nothing else of the test."""
+    server = await FakePeer(style="mastodon", hostname="localhost").start()
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
+async def stored(node: RunningNode) -> dict[str, int]:
+    """How many inbox rows and jobs the node holds."""
+    pool = node.ctx.store.pool
+    return {
+        "inbox_activities": await pool.fetchval("SELECT count(*) FROM inbox_activities"),
+        "jobs": await pool.fetchval("SELECT count(*) FROM jobs"),
+    }
+
+
+NOTHING = {"inbox_activities": 0, "jobs": 0}
+
+
+async def post_raw(
+    http: aiohttp.ClientSession,
+    url: str,
+    body: bytes | Any,
+    headers: Headers,
+    *,
+    skip_auto_headers: tuple[str, ...] = (),
+) -> Answer:
+    """POST exactly these bytes and headers; the answer must be JSON."""
+    async with http.post(
+        url, data=body, headers=headers, skip_auto_headers=skip_auto_headers
+    ) as resp:
+        raw = await resp.read()
+        assert resp.content_type == "application/json", (resp.status, raw[:200])
+        return resp.status, orjson.loads(raw)
+
+
+def assert_refused(answer: Answer, status: int, reason: str) -> None:
+    """The exact status, and a JSON body of exactly {"error": <text>, "reason": reason}."""
+    got_status, body = answer
+    assert (got_status, body.get("reason")) == (status, reason), body
+    assert set(body) == {"error", "reason"}, body
+    assert isinstance(body["error"], str) and body["error"], body
+
+
+def create_activity(peer: FakePeer, actor: PeerActor, text: str = "Hello") -> dict[str, Any]:
+    return peer.create(actor, peer.note(actor, text))
+
+
+def rfc9421_signed(
+    actor: PeerActor, url: str, body: bytes, *, components: tuple[str, ...], now: datetime
+) -> Headers:
+    """RFC 9421 headers over ``components`` (any mix of derived and header components),
+    built by hand the way Fedify signs (label sig1, alg, keyid, created)."""
+    headers = {
+        "Host": authority(urlsplit(url)),
+        "Date": format_http_date(now),
+        "Content-Digest": compute_content_digest(body),
+        "Content-Type": "application/activity+json",
+    }
+    params: dict[str, int | str] = {
+        "alg": "rsa-v1_5-sha256",
+        "keyid": actor.key_id,
+        "created": int(now.timestamp()),
+    }
+    sig_params = serialize_inner_list(list(components), dict(params))
+    base = signature_base(
+        components,
+        sig_params,
+        method="POST",
+        target_uri=url,
+        headers={name.lower(): value for name, value in headers.items()},
+    )
+    signature = actor.private_key.sign(base, padding.PKCS1v15(), hashes.SHA256())
+    headers["Signature-Input"] = f"sig1={sig_params}"
+    headers["Signature"] = f"sig1=:{base64.b64encode(signature).decode()}:"
+    return headers
+
+
+# -- accepted ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["Follow", "Create"])
+@pytest.mark.parametrize("personal", [False, True], ids=["shared", "personal"])
+async def test_mastodon_signed_activity_is_accepted(
+    node: RunningNode, peer: FakePeer, kind: str, personal: bool
+) -> None:
+    # Given a Mastodon user
+    alice = peer.add_actor("alice")
+    activity = (
+        peer.follow(alice, node.actor_url) if kind == "Follow" else create_activity(peer, alice)
+    )
+    inbox = f"{node.actor_url}/inbox" if personal else f"{node.base_url}/inbox"
+    # When she POSTs a signed activity (rsa-sha256, Digest, content-type signed)
+    answer = await peer.send(alice, inbox, activity)
+    # Then the node accepts it and stores it once, for the coop when sent to its inbox
+    assert answer == (202, {"status": "accepted"})
+    row = await node.ctx.store.pool.fetchrow(
+        "SELECT activity_id, actor, type, local_actor_id FROM inbox_activities"
+    )
+    coop = await node.ctx.coop_actor()
+    assert dict(row) == {
+        "activity_id": activity["id"],
+        "actor": alice.id,
+        "type": kind,
+        "local_actor_id": coop.id if personal else None,
+    }
+    # And the signer's actor document was fetched exactly once
+    assert peer.gets == ["/users/alice"]
+
+
+async def test_gotosocial_signed_follow_is_accepted(node: RunningNode) -> None:
+    # Given a GoToSocial server (signed GETs required, key at .../main-key without fragment)
+    gts = await FakePeer(style="gotosocial", require_signed_get=True).start()
+    try:
+        alice = gts.add_actor("alice")
+        follow = gts.follow(alice, node.actor_url)
+        body = orjson.dumps(follow)
+        headers = gts.signed_headers(alice, f"{node.base_url}/inbox", body)
+        assert headers["Content-Type"].startswith("application/ld+json; profile=")
+        assert 'algorithm="hs2019"' in headers["Signature"]
+        assert f'keyId="{alice.id}/main-key"' in headers["Signature"]
+        # When it delivers a Follow
+        answer = await gts.send(alice, f"{node.base_url}/inbox", follow, headers=headers, body=body)
+        # Then the node fetched the key stub, then its owner, and accepted the Follow
+        assert answer == (202, {"status": "accepted"})
+        assert gts.gets == ["/users/alice/main-key", "/users/alice"]
+        cached = await node.ctx.store.get_remote_actor(alice.id)
+        assert cached is not None and cached.key_id == f"{alice.id}/main-key"
+        assert (await stored(node))["inbox_activities"] == 1
+    finally:
+        await gts.stop()
+
+
+@pytest.mark.parametrize("personal", [False, True], ids=["shared", "personal"])
+async def test_rfc9421_signed_post_is_accepted(
+    node: RunningNode, peer: FakePeer, personal: bool
+) -> None:
+    # Given a POST signed with RFC 9421 (@method @target-uri content-digest), as
+    # Mastodon 4.7 sends on its second knock
+    alice = peer.add_actor("alice")
+    inbox = f"{node.actor_url}/inbox" if personal else f"{node.base_url}/inbox"
+    activity = create_activity(peer, alice)
+    body = orjson.dumps(activity)
+    headers = sign_request_rfc9421(
+        method="POST",
+        url=inbox,
+        headers={"Content-Type": "application/activity+json"},
+        body=body,
+        signer=alice.signer,
+        now=datetime.now(UTC),
+    )
+    assert "Signature" in headers and "Signature-Input" in headers
+    # When it is delivered / Then it is accepted
+    assert await peer.send(alice, inbox, activity, headers=headers, body=body) == (
+        202,
+        {"status": "accepted"},
+    )
+    assert (await stored(node))["inbox_activities"] == 1
+
+
+async def test_fedify_style_rfc9421_signed_post_is_accepted(
+    node: RunningNode, peer: FakePeer
+) -> None:
+    # Given a POST signed the way Fedify signs: derived and header components mixed
+    alice = peer.add_actor("alice")
+    inbox = f"{node.base_url}/inbox"
+    activity = peer.follow(alice, node.actor_url)
+    body = orjson.dumps(activity)
+    components = ("@method", "@target-uri", "@authority", "host", "date", "content-digest")
+    headers = rfc9421_signed(alice, inbox, body, components=components, now=datetime.now(UTC))
+    # When it is delivered / Then it is accepted
+    answer = await peer.send(alice, inbox, activity, headers=headers, body=body)
+    assert answer == (202, {"status": "accepted"})
+    assert (await stored(node))["inbox_activities"] == 1
+
+
+async def test_fedify_style_signature_over_a_changed_host_is_refused(
+    node: RunningNode, peer: FakePeer
+) -> None:
+    # Given a Fedify-style signature whose covered Host header is then changed
+    alice = peer.add_actor("alice")
+    inbox = f"{node.base_url}/inbox"
+    activity = peer.follow(alice, node.actor_url)
+    body = orjson.dumps(activity)
+    components = ("@method", "@target-uri", "@authority", "host", "date", "content-digest")
+    headers = rfc9421_signed(alice, inbox, body, components=components, now=datetime.now(UTC))
+    headers["Host"] = "localhost:" + str(urlsplit(inbox).port)
+    # When it is delivered / Then the signature does not verify
+    answer = await peer.send(alice, inbox, activity, headers=headers, body=body)
+    assert_refused(answer, 401, "bad_signature")
+    assert await stored(node) == NOTHING
+
+
+# -- refused -------------------------------------------------------------------
+
+
+@dataclass
+class Sent:
+    headers: Headers
+    body: bytes
+    skip_auto_headers: tuple[str, ...] = ()
+
+
+@dataclass
+class World:
+    peer: FakePeer
+    alice: PeerActor
+    bob: PeerActor
+    node: RunningNode
+    url: str
+    activity: dict[str, Any] = field(default_factory=dict)
+
+    def signed(
+        self,
+        document: Any = None,
+        *,
+        actor: PeerActor | None = None,
+        now: datetime | None = None,
+        raw: bytes | None = None,
+    ) -> Sent:
+        if raw is None:
+            raw = orjson.dumps(self.activity if document is None else document)
+        signer = actor or self.alice
+        return Sent(self.peer.signed_headers(signer, self.url, raw, now=now), raw)
+
+
+def hours_from_now(hours: float) -> datetime:
+    return datetime.now(UTC) + timedelta(hours=hours)
+
+
+def _without_signature(w: World) -> Sent:
+    sent = w.signed()
+    del sent.headers["Signature"]
+    return sent
+
+
+def _body_changed(w: World) -> Sent:
+    sent = w.signed()
+    assert b"Hello" in sent.body
+    return Sent(sent.headers, sent.body.replace(b"Hello", b"Jello"))
+
+
+def _signed_header_changed(w: World) -> Sent:
+    sent = w.signed()
+    date = datetime.now(UTC) + timedelta(seconds=5)
+    sent.headers["Date"] = format_http_date(date)
+    return sent
+
+
+def _content_type(value: str) -> Callable[[World], Sent]:
+    def build(w: World) -> Sent:
+        sent = w.signed()
+        sent.headers["Content-Type"] = value
+        return sent
+
+    return build
+
+
+def _no_content_type(w: World) -> Sent:
+    sent = w.signed()
+    del sent.headers["Content-Type"]
+    return Sent(sent.headers, sent.body, skip_auto_headers=("Content-Type",))
+
+
+def _stranger(w: World) -> Sent:
+    # An actor the peer does not know: its key id answers 404.
+    ghost = PeerActor("ghost", w.peer.base, w.peer.style)
+    return w.signed(dict(w.activity, actor=ghost.id), actor=ghost)
+
+
+def _document(update: dict[str, Any], drop: tuple[str, ...] = ()) -> Callable[[World], Sent]:
+    def build(w: World) -> Sent:
+        document = {k: v for k, v in {**w.activity, **update}.items() if k not in drop}
+        return w.signed(document)
+
+    return build
+
+
+def _nested(depth: int) -> Callable[[World], Sent]:
+    def build(w: World) -> Sent:
+        value: Any = "deep"
+        for _ in range(depth):
+            value = {"a": value}
+        return w.signed(dict(w.activity, object=value))
+
+    return build
+
+
+def _malformed_signature(w: World) -> Sent:
+    sent = w.signed()
+    sent.headers["Signature"] = f'keyId="{w.alice.key_id}",signature="abc",headers="date'
+    return sent
+
+
+REFUSALS: list[tuple[str, int, str, Callable[[World], Sent]]] = [
+    ("no_signature", 401, "missing_signature", _without_signature),
+    ("body_changed", 401, "digest_mismatch", _body_changed),
+    ("signed_header_changed", 401, "bad_signature", _signed_header_changed),
+    ("date_2h_old", 401, "date_expired", lambda w: w.signed(now=hours_from_now(-2))),
+    ("date_2h_ahead", 401, "date_in_future", lambda w: w.signed(now=hours_from_now(2))),
+    ("key_of_another_actor", 401, "actor_mismatch", lambda w: w.signed(actor=w.bob)),
+    ("unknown_key_id", 401, "key_gone", _stranger),
+    ("text_plain", 415, "unsupported_media_type", _content_type("text/plain")),
+    ("application_json", 415, "unsupported_media_type", _content_type("application/json")),
+    ("no_content_type", 415, "unsupported_media_type", _no_content_type),
+    ("invalid_json", 400, "bad_json", lambda w: w.signed(raw=b'{"type": "Create",')),
+    ("json_array", 400, "not_an_object", lambda w: w.signed([w.activity])),
+    ("missing_type", 400, "bad_type", _document({}, drop=("type",))),
+    ("missing_actor", 400, "bad_actor", _document({}, drop=("actor",))),
+    ("actor_not_a_url", 400, "bad_actor", _document({"actor": "alice"})),
+    ("id_on_another_host", 400, "foreign_id", _document({"id": "https://elsewhere.example/a/1"})),
+    ("nested_100_deep", 400, "too_deep", _nested(100)),
+    ("malformed_signature", 400, "malformed_signature", _malformed_signature),
+]
+
+
+@pytest.mark.parametrize(
+    ("status", "reason", "build"), [r[1:] for r in REFUSALS], ids=[r[0] for r in REFUSALS]
+)
+async def test_refused_requests_store_nothing(
+    node: RunningNode,
+    peer: FakePeer,
+    http: aiohttp.ClientSession,
+    status: int,
+    reason: str,
+    build: Callable[[World], Sent],
+) -> None:
+    # Given a Mastodon peer with two users, alice and bob
+    alice = peer.add_actor("alice")
+    bob = peer.add_actor("bob")
+    world = World(peer, alice, bob, node, f"{node.base_url}/inbox")
+    world.activity = create_activity(peer, alice, "Hello")
+    sent = build(world)
+    # When the request is POSTed to the shared inbox
+    answer = await post_raw(
+        http, world.url, sent.body, sent.headers, skip_auto_headers=sent.skip_auto_headers
+    )
+    # Then it is refused with the exact status and reason, and nothing is stored
+    assert_refused(answer, status, reason)
+    assert await stored(node) == NOTHING
+
+
+async def test_unknown_personal_inbox_is_404(
+    node: RunningNode, peer: FakePeer, http: aiohttp.ClientSession
+) -> None:
+    # Given a correctly signed activity for a user the node does not have
+    alice = peer.add_actor("alice")
+    for username in ("nobody", "coopfed.internal"):
+        url = f"{node.base_url}/users/{username}/inbox"
+        answer = await peer.send(alice, url, create_activity(peer, alice))
+        # Then it is 404 (the instance actor has no personal inbox either), nothing stored
+        assert_refused(answer, 404, "not_found")
+    assert await stored(node) == NOTHING
+    assert peer.gets == []
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["content_length", "chunked"])
+async def test_body_over_one_megabyte_is_413(
+    node: RunningNode, peer: FakePeer, http: aiohttp.ClientSession, chunked: bool
+) -> None:
+    # Given a signed activity whose body is 1 MB + 1 byte
+    alice = peer.add_actor("alice")
+    activity = create_activity(peer, alice)
+    padding_size = 1_048_576 + 1 - len(orjson.dumps(dict(activity, summary="")))
+    body = orjson.dumps(dict(activity, summary="x" * padding_size))
+    assert len(body) == 1_048_577
+    url = f"{node.base_url}/inbox"
+    headers = peer.signed_headers(alice, url, body)
+    data: bytes | Any = body
+    if chunked:
+        # sent in pieces without Content-Length
+        async def pieces() -> AsyncIterator[bytes]:
+            for start in range(0, len(body), 65_536):
+                yield body[start : start + 65_536]
+
+        data = pieces()
+    # When it is POSTed
+    answer = await post_raw(http, url, data, headers)
+    # Then it is refused before anything is verified or stored
+    assert_refused(answer, 413, "too_large")
+    assert await stored(node) == NOTHING
+    assert peer.gets == []
+
+
+async def test_body_of_exactly_one_megabyte_is_accepted(node: RunningNode, peer: FakePeer) -> None:
+    # Given a signed activity of exactly 1 MB
+    alice = peer.add_actor("alice")
+    activity = create_activity(peer, alice)
+    padding_size = 1_048_576 - len(orjson.dumps(dict(activity, summary="")))
+    activity["summary"] = "x" * padding_size
+    assert len(orjson.dumps(activity)) == 1_048_576
+    # When it is POSTed / Then it is accepted
+    assert await peer.send(alice, f"{node.base_url}/inbox", activity) == (
+        202,
+        {"status": "accepted"},
+    )
+
+
+# -- key fetch failures ----------------------------------------------------------
+
+
+async def test_key_host_down_is_503(node: RunningNode, http: aiohttp.ClientSession) -> None:
+    # Given a peer whose server has gone away after signing
+    gone = await FakePeer(style="mastodon").start()
+    alice = gone.add_actor("alice")
+    url = f"{node.base_url}/inbox"
+    body = orjson.dumps(gone.follow(alice, node.actor_url))
+    headers = gone.signed_headers(alice, url, body)
+    await gone.stop()
+    # When its activity arrives, the key cannot be fetched (connection refused)
+    answer = await post_raw(http, url, body, headers)
+    # Then the node answers 503 (try again later), storing nothing
+    assert_refused(answer, 503, "key_fetch_failed")
+    assert await stored(node) == NOTHING
+
+
+async def test_key_host_answering_5xx_is_503(node: RunningNode, peer: FakePeer) -> None:
+    # Given a peer whose actor documents answer 503
+    alice = peer.add_actor("alice")
+    peer.get_status = 503
+    # When alice's activity arrives / Then the node answers 503, storing nothing
+    answer = await peer.send(alice, f"{node.base_url}/inbox", peer.follow(alice, node.actor_url))
+    assert_refused(answer, 503, "key_fetch_failed")
+    assert peer.gets == ["/users/alice"]
+    assert await stored(node) == NOTHING
+
+
+async def test_key_host_timing_out_is_503(nodes: NodeFactory, peer: FakePeer) -> None:
+    # Given a node with a 0.5 s fetch timeout and a peer that takes 5 s to serve keys
+    node = await nodes("a", delivery_timeout_seconds=0.5)
+    alice = peer.add_actor("alice")
+    peer.get_delay = 5.0
+    # When alice's activity arrives
+    started = datetime.now(UTC)
+    answer = await peer.send(alice, f"{node.base_url}/inbox", peer.follow(alice, node.actor_url))
+    # Then the node gives up after its timeout with 503, storing nothing
+    assert_refused(answer, 503, "key_fetch_failed")
+    assert datetime.now(UTC) - started < timedelta(seconds=3)
+    assert await stored(node) == NOTHING
+
+
+# -- replays -------------------------------------------------------------------
+
+
+async def test_replayed_follow_is_processed_once(node: RunningNode, peer: FakePeer) -> None:
+    # Given alice's signed Follow, accepted once
+    alice = peer.add_actor("alice")
+    follow = peer.follow(alice, node.actor_url)
+    inbox = f"{node.base_url}/inbox"
+    assert await peer.send(alice, inbox, follow) == (202, {"status": "accepted"})
+    # When the same activity arrives again, freshly signed, and once more at the personal inbox
+    assert await peer.send(alice, inbox, follow) == (202, {"status": "duplicate"})
+    assert await peer.send(alice, f"{node.actor_url}/inbox", follow) == (
+        202,
+        {"status": "duplicate"},
+    )
+    # Then it is stored and processed once: one inbox row, one Accept
+    await peer.wait_for("Accept")
+    await node.drain()
+    rows = await node.ctx.store.pool.fetch("SELECT outcome FROM inbox_activities")
+    assert [r["outcome"] for r in rows] == ["accepted"]
+    assert len(peer.of_type("Accept")) == 1
+    assert peer.of_type("Accept")[0].body["object"]["id"] == follow["id"]
+
+
+async def test_replayed_transient_activity_is_a_duplicate(
+    node: RunningNode, peer: FakePeer
+) -> None:
+    # Given an activity without an id (transient), sent twice with the same bytes
+    alice = peer.add_actor("alice")
+    like = {"type": "Like", "actor": alice.id, "object": node.actor_url}
+    inbox = f"{node.base_url}/inbox"
+    # Then the second is recognised from its bytes
+    assert await peer.send(alice, inbox, like) == (202, {"status": "accepted"})
+    assert await peer.send(alice, inbox, like) == (202, {"status": "duplicate"})
+    ids = await node.ctx.store.pool.fetch("SELECT activity_id FROM inbox_activities")
+    assert len(ids) == 1 and ids[0]["activity_id"].startswith("urn:sha256:")
+
+
+# -- key rotation --------------------------------------------------------------
+
+
+async def test_rotated_key_is_refetched_once(node: RunningNode, peer: FakePeer) -> None:
+    inbox = f"{node.base_url}/inbox"
+    alice = peer.add_actor("alice")
+    # Given the node has cached alice's key
+    assert await peer.send(alice, inbox, create_activity(peer, alice)) == (
+        202,
+        {"status": "accepted"},
+    )
+    assert peer.gets_of(alice.id) == 1
+    # When alice's server rotates her key and she posts again
+    peer.rotate_key(alice)
+    answer = await peer.send(alice, inbox, create_activity(peer, alice))
+    # Then the signature still verifies, after exactly one refetch
+    assert answer == (202, {"status": "accepted"})
+    assert peer.gets_of(alice.id) == 2
+    # And the new key is cached: the next post needs no fetch
+    assert (await peer.send(alice, inbox, create_activity(peer, alice)))[0] == 202
+    assert peer.gets_of(alice.id) == 2
+    # And a forged signature costs exactly one refetch per failure, never a loop
+    for expected_gets in (3, 4):
+        activity = create_activity(peer, alice)
+        body = orjson.dumps(activity)
+        headers = peer.signed_headers(alice, inbox, body)
+        headers["Date"] = format_http_date(datetime.now(UTC) + timedelta(seconds=7))
+        answer = await peer.send(alice, inbox, activity, headers=headers, body=body)
+        assert_refused(answer, 401, "bad_signature")
+        assert peer.gets_of(alice.id) == expected_gets
+    assert await node.ctx.store.pool.fetchval("SELECT count(*) FROM inbox_activities") == 3
+
+
+# -- Delete of unknown actors ----------------------------------------------------
+
+
+async def test_delete_of_an_unknown_actor_is_ignored_without_fetching(
+    node: RunningNode, peer: FakePeer
+) -> None:
+    # Given an actor the node never saw
+    alice = peer.add_actor("alice")
+    delete = {
+        "@context": "https://www.w3.org/ns/activitystreams",
+        "id": f"{alice.id}#delete",
+        "type": "Delete",
+        "actor": alice.id,
+        "object": alice.id,
+        "to": ["https://www.w3.org/ns/activitystreams#Public"],
+    }
+    # When her server announces her deletion
+    answer = await peer.send(alice, f"{node.base_url}/inbox", delete)
+    # Then the node acknowledges it, fetches nothing and stores nothing
+    assert answer == (202, {"status": "ignored"})
+    assert peer.gets == []
+    assert await stored(node) == NOTHING
+    assert await node.ctx.store.get_remote_actor(alice.id) is None
+
+
+async def test_delete_of_a_known_actor_is_verified_and_processed(
+    node: RunningNode, peer: FakePeer
+) -> None:
+    # Given an actor the node knows (she followed the coop)
+    alice = peer.add_actor("alice")
+    inbox = f"{node.base_url}/inbox"
+    assert (await peer.send(alice, inbox, peer.follow(alice, node.actor_url)))[0] == 202
+    delete = {"id": f"{alice.id}#delete", "type": "Delete", "actor": alice.id, "object": alice.id}
+    # When she deletes herself
+    answer = await peer.send(alice, inbox, delete)
+    # Then the Delete is accepted (the cached key verifies it) and processed
+    assert answer == (202, {"status": "accepted"})
+
+    async def outcome() -> str | None:
+        return await node.ctx.store.inbox_outcomes(delete["id"])
+
+    assert await eventually(outcome, message="the Delete is processed") == "actor deleted"
+
+
+# -- domain blocks ---------------------------------------------------------------
+
+
+async def test_blocked_domain_is_403_and_unblocking_restores(
+    node: RunningNode, localhost_peer: FakePeer
+) -> None:
+    peer = localhost_peer
+    alice = peer.add_actor("alice")
+    inbox = f"{node.base_url}/inbox"
+    host = "localhost"
+    # Given the peer's domain is blocked (database and the node's memory)
+    assert await node.ctx.store.add_domain_block(host, "test")
+    node.ctx.blocks.add(host)
+    # When alice posts / Then she gets 403, no key is fetched and nothing stored
+    answer = await peer.send(alice, inbox, create_activity(peer, alice))
+    assert_refused(answer, 403, "blocked_domain")
+    assert peer.gets == []
+    assert await stored(node) == NOTHING
+    # When the block is lifted / Then she is accepted again
+    assert await node.ctx.store.remove_domain_block(host)
+    node.ctx.blocks.remove(host)
+    answer = await peer.send(alice, inbox, create_activity(peer, alice))
+    assert answer == (202, {"status": "accepted"})
+
+
+async def test_block_from_the_cli_reaches_the_running_node(
+    node: RunningNode, localhost_peer: FakePeer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from coopfed.cli import admin as cli_admin
+
+    peer = localhost_peer
+    alice = peer.add_actor("alice")
+    inbox = f"{node.base_url}/inbox"
+    host = "localhost"
+    # Given the admin blocks the peer with `coopfed block` (another process: its own
+    # connection pool; the running node only learns of it through NOTIFY coopfed_config)
+    async with open_node(node.settings, node.dsn, pool_size=2) as cli_node:
+        args = argparse.Namespace(domain=peer.domain, reason=None)
+        assert await cli_admin.block(cli_node, args) == 0
+    assert capsys.readouterr().out == f"blocked {host}\n"
+
+    async def blocked() -> bool:
+        return node.ctx.blocks.is_blocked(host)
+
+    await eventually(blocked, timeout=5, message="the node reloads its blocks")
+    # When alice posts / Then the node answers 403 and stores nothing
+    answer = await peer.send(alice, inbox, create_activity(peer, alice))
+    assert_refused(answer, 403, "blocked_domain")
+    assert await stored(node) == NOTHING
+    # When the admin runs `coopfed unblock`
+    async with open_node(node.settings, node.dsn, pool_size=2) as cli_node:
+        assert await cli_admin.unblock(cli_node, argparse.Namespace(domain=host)) == 0
+
+    async def unblocked() -> bool:
+        return not node.ctx.blocks.is_blocked(host)
+
+    await eventually(unblocked, timeout=5, message="the node reloads its blocks")
+    # Then alice is accepted again
+    answer = await peer.send(alice, inbox, create_activity(peer, alice))
+    assert answer == (202, {"status": "accepted"})
+
+
+# -- asynchronous processing -----------------------------------------------------
+
+
+async def test_202_comes_before_processing(nodes: NodeFactory, peer: FakePeer) -> None:
+    # Given a node running no workers
+    node = await nodes("a", workers=0)
+    alice = peer.add_actor("alice")
+    follow = peer.follow(alice, node.actor_url)
+    # When alice's Follow arrives
+    answer = await peer.send(alice, f"{node.base_url}/inbox", follow)
+    # Then it is accepted and stored, unprocessed, with its job queued, and no Accept sent
+    assert answer == (202, {"status": "accepted"})
+    pool = node.ctx.store.pool
+    row = await pool.fetchrow("SELECT id, processed_at, outcome FROM inbox_activities")
+    assert (row["processed_at"], row["outcome"]) == (None, None)
+    jobs = await pool.fetch("SELECT kind, payload FROM jobs")
+    assert [(j["kind"], j["payload"]) for j in jobs] == [("process_inbox", {"inbox_id": row["id"]})]
+    assert peer.received == []
+    # When a worker runs
+    await make_runner(node.ctx, "late-worker").run_until_idle(timeout=10)
+    # Then the outcome is recorded and alice gets her Accept
+    row = await pool.fetchrow("SELECT processed_at, outcome FROM inbox_activities")
+    assert row["processed_at"] is not None
+    assert row["outcome"] == "accepted"
+    accepts = await peer.wait_for("Accept")
+    assert accepts[0].verified, accepts[0].reason
+
+
+async def test_workers_record_the_outcome(node: RunningNode, peer: FakePeer) -> None:
+    # Given a node with its workers running
+    alice = peer.add_actor("alice")
+    create = create_activity(peer, alice, "Hello coops")
+    # When alice's Create arrives (the coop does not follow her)
+    assert await peer.send(alice, f"{node.base_url}/inbox", create) == (
+        202,
+        {"status": "accepted"},
+    )
+
+    # Then a worker processes it and records what became of it
+    async def outcome() -> str | None:
+        return await node.ctx.store.inbox_outcomes(create["id"])
+
+    assert await eventually(outcome, message="the Create is processed")
+    processed = await node.ctx.store.pool.fetchval(
+        "SELECT processed_at IS NOT NULL FROM inbox_activities"
+    )
+    assert processed is True
+
+
+# -- garbage never gives a 5xx -------------------------------------------------------
+
+
+def _garbage_cases(w: World) -> list[tuple[str, Sent]]:
+    a = w.activity
+    sig = w.signed().headers["Signature"]
+    cases: list[tuple[str, Sent]] = []
+
+    def body(name: str, raw: bytes) -> None:
+        cases.append((name, w.signed(raw=raw)))
+
+    def document(name: str, **changes: Any) -> None:
+        cases.append((name, w.signed(dict(a, **changes))))
+
+    def header(name: str, drop: tuple[str, ...] = (), **changes: str) -> None:
+        sent = w.signed()
+        for key in drop:
+            del sent.headers[key]
+        for key, value in changes.items():
+            sent.headers[key.replace("_", "-")] = value
+        cases.append((name, sent))
+
+    body("empty", b"")
+    body("null", b"null")
+    body("number", b"17")
+    body("string", b'"Create"')
+    body("truncated", b'{"type":')
+    body("invalid_utf8", b'{"type": "\xff\xfe"}')
+    body("lone_surrogate", b'{"type": "\\ud800"}')
+    body("huge_number", b'{"type": "Create", "n": 1e400}')
+    body("depth_2000", b"[" * 2000 + b"]" * 2000)
+    body("nul_in_body", orjson.dumps(dict(a, summary="a\x00b")))
+    document("type_number", type=5)
+    document("actor_ipv6_broken", actor="http://[::1")
+    document("actor_javascript", actor="javascript:alert(1)")
+    document("actor_no_host", actor="https://")
+    document("id_ipv6_broken", id="http://[oops/1")
+    document("id_number", id=12)
+    document("object_null", object=None)
+    document("type_huge", type="T" * 5000)
+    header("sig_empty", Signature="")
+    header("sig_keyid_only", Signature=f'keyId="{w.alice.key_id}"')
+    header("sig_bad_base64", Signature=sig.rsplit("signature=", 1)[0] + 'signature="!!!"')
+    header("sig_unknown_algorithm", Signature=sig.replace("rsa-sha256", "ed25519"))
+    covered = "host date digest content-type (request-target)"
+    assert covered in sig
+    header("sig_only_date_covered", Signature=sig.replace(covered, "date"))
+    header("sig_absent_header_covered", Signature=sig.replace(covered, covered + " x-absent"))
+    header("sig_keyid_ipv6_broken", Signature=sig.replace(w.alice.key_id, "http://[::1"))
+    header("sig_keyid_not_url", Signature=sig.replace(w.alice.key_id, "main-key"))
+    header("sig_keyid_ftp", Signature=sig.replace(w.alice.key_id, "ftp://127.0.0.1/key"))
+    header("sig_duplicate_param", Signature=sig + ',keyId="x"')
+    header("sig_created_not_given", Signature=sig.replace(covered, covered + " (created)"))
+    header("sig_input_garbage", Signature_Input="((((", Signature="sig1=:AAAA:")
+    components = '("@method" "@target-uri")'
+    header(
+        "sig_input_with_cavage_signature", Signature_Input=f'sig2={components};created=1;keyid="k"'
+    )
+    header(
+        "sig_input_created_text",
+        Signature_Input=f'sig1={components};created="x";keyid="{w.alice.key_id}"',
+        Signature="sig1=:AAAA:",
+    )
+    header("date_garbage", Date="yesterday")
+    header("date_year_99999", Date="Mon, 01 Jan 99999 00:00:00 GMT")
+    header("digest_garbage", Digest="SHA-256=!!!")
+    header("digest_md5_only", Digest="MD5=abc")
+    header("authorization_garbage", drop=("Signature",), Authorization="Signature ,,,")
+    header("authorization_other_scheme", drop=("Signature",), Authorization="Bearer abc")
+    return cases
+
+
+@pytest.mark.parametrize("path", ["/inbox", "/users/coop/inbox", "/actor/inbox"])
+async def test_garbage_never_gives_a_server_error(
+    node: RunningNode, peer: FakePeer, http: aiohttp.ClientSession, path: str
+) -> None:
+    # Given ~40 malformed bodies and signature headers, for each of the node's inboxes
+    assert node.settings.username == "coop"
+    alice = peer.add_actor("alice")
+    bob = peer.add_actor("bob")
+    world = World(peer, alice, bob, node, node.base_url + path)
+    world.activity = create_activity(peer, alice, "Hello")
+    failures = []
+    for name, sent in _garbage_cases(world):
+        # When each is POSTed
+        status, answer = await post_raw(http, world.url, sent.body, sent.headers)
+        # Then each is a 4xx with a JSON error and a reason
+        if not 400 <= status < 500 or not answer.get("error") or not answer.get("reason"):
+            failures.append((name, status, answer))
+    assert failures == [], "\n".join(map(repr, failures))
+    assert await stored(node) == NOTHING
+
+
+@dataclass
+class OddActor(PeerActor):
+    """An actor whose served document has some fields replaced."""
+
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+    def document(self) -> dict[str, Any]:
+        return {**super().document(), **self.overrides}
+
+
+ODD_DOCUMENTS: list[tuple[str, dict[str, Any], str]] = [
+    ("nul_in_name", {"name": "Al\x00ice"}, "key_fetch_failed"),
+    ("inbox_broken_ipv6", {"inbox": "http://[::1"}, "invalid_key_owner"),
+    ("no_inbox", {"inbox": None}, "invalid_key_owner"),
+    ("public_key_not_an_object", {"publicKey": "pem"}, "invalid_key_owner"),
+    ("id_elsewhere", {"id": "https://elsewhere.example/users/alice"}, "invalid_key_owner"),
+]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "reason"), [c[1:] for c in ODD_DOCUMENTS], ids=[c[0] for c in ODD_DOCUMENTS]
+)
+async def test_unusable_actor_document_is_401_not_a_server_error(
+    node: RunningNode, peer: FakePeer, overrides: dict[str, Any], reason: str
+) -> None:
+    # Given a peer serving an actor document the node cannot use
+    alice = OddActor("alice", peer.base, peer.style, overrides=overrides)
+    peer.actors["alice"] = alice
+    # When alice's activity arrives
+    answer = await peer.send(alice, f"{node.base_url}/inbox", peer.follow(alice, node.actor_url))
+    # Then the key is refused: a 401, not a 500, and nothing is stored
+    assert_refused(answer, 401, reason)
+    assert await stored(node) == NOTHING
+
+
+async def test_broken_shared_inbox_is_dropped_not_fatal(node: RunningNode, peer: FakePeer) -> None:
+    # Given an actor whose sharedInbox is not a parseable URL
+    alice = OddActor(
+        "alice", peer.base, peer.style, overrides={"endpoints": {"sharedInbox": "http://[::1"}}
+    )
+    peer.actors["alice"] = alice
+    # When her activity arrives / Then it is accepted and the shared inbox ignored
+    answer = await peer.send(alice, f"{node.base_url}/inbox", peer.follow(alice, node.actor_url))
+    assert answer == (202, {"status": "accepted"})
+    cached = await node.ctx.store.get_remote_actor(alice.id)
+    assert cached is not None
+    assert (cached.inbox, cached.shared_inbox) == (f"{alice.id}/inbox", None)

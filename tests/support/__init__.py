@@ -1,0 +1,1 @@
+"""What the tests share: real nodes, fake peers, the CLI runner, flows and checks."""
