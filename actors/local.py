@@ -36,9 +36,9 @@ def isoformat(value: Any) -> str:
     return str(value.isoformat().replace("+00:00", "Z"))
 
 
-def summary_html(summary: str) -> str:
-    """The admin writes plain text; peers get it as escaped HTML paragraphs."""
-    paragraphs = [p.strip() for p in summary.split("\n\n") if p.strip()]
+def text_to_html(text: str) -> str:
+    """Plain text (a summary, a post) as peers read it: escaped HTML paragraphs."""
+    paragraphs = [p.strip() for p in text.split("\n\n") if p.strip()]
     return "".join(f"<p>{html.escape(p).replace(chr(10), '<br>')}</p>" for p in paragraphs)
 
 
@@ -53,7 +53,7 @@ def build_actor(actor: LocalActor, urls: Urls) -> dict[str, Any]:
         "type": "Organization" if actor.kind == "coop" else "Person",
         "preferredUsername": actor.username,
         "name": actor.name,
-        "summary": summary_html(actor.summary),
+        "summary": text_to_html(actor.summary),
         "url": urls.profile_page(actor.username),
         "inbox": urls.inbox(actor.username),
         "outbox": urls.outbox(actor.username),

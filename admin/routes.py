@@ -36,8 +36,9 @@ from federation.context import NODE, NodeContext
 from federation.credentials import LoginLimiter
 from federation.store import Proposal
 from outbox import market, publish
-from outbox.c2s import MAX_MESSAGE, amount_text, number
+from outbox.c2s import MAX_MESSAGE, amount_text
 from outbox.errors import ActionError, InvalidInput, status_of
+from outbox.proposals import number
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from actors.local import summary_html
+from actors.local import text_to_html
 from clientapi.sanitize import (
     attachments,
     content_html,
@@ -89,7 +89,7 @@ def local_account_view(
         username=actor.username,
         acct=actor.username,
         display_name=actor.name,
-        note=summary_html(actor.summary),
+        note=text_to_html(actor.summary),
         url=urls.profile_page(actor.username),
         avatar=actor.avatar_url or avatar,
         header=header,

@@ -28,22 +28,28 @@ import contextlib
 import ctypes
 import importlib.util
 import os
-import pwd
 import re
 import shutil
 import signal
-import stat
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Self
 from urllib.parse import quote
+
+from coopfed.pg_host import (
+    PostgresStartError,
+    ServerUser,
+    check_reachable,
+    chown_tree,
+    clear_stale_lock,
+    server_user,
+)
 
 __all__ = [
     "EmbeddedPostgres",
@@ -55,7 +61,6 @@ __all__ = [
 PORT = 5432
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0
-SERVER_USER_TO_CREATE = "coopfed-pg"
 
 # Directories searched (in this order, newest version first within a pattern)
 # after PG_BINDIR and PATH.  Module level so tests can patch it away.
@@ -98,28 +103,6 @@ class PostgresNotFound(Exception):
             "alternatively set DATABASE_URL to use an external server"
         )
         super().__init__("\n".join(lines))
-
-
-class PostgresStartError(Exception):
-    """The embedded server could not be initialised or started."""
-
-    def __init__(
-        self,
-        reason: str,
-        *,
-        data_dir: Path | None = None,
-        log_path: Path | None = None,
-        log_tail: str = "",
-    ) -> None:
-        self.reason = reason
-        self.data_dir = data_dir
-        self.log_path = log_path
-        self.log_tail = log_tail
-        message = reason
-        if log_tail:
-            where = f" ({log_path})" if log_path else ""
-            message += f"\n--- end of postgres log{where} ---\n{log_tail}"
-        super().__init__(message)
 
 
 # --------------------------------------------------------------------------
@@ -188,142 +171,6 @@ def find_bindir() -> Path:
                 return candidate.resolve()
 
     raise PostgresNotFound(searched)
-
-
-# --------------------------------------------------------------------------
-# Privilege handling (root only)
-
-
-@dataclass(frozen=True)
-class _ServerUser:
-    name: str
-    uid: int
-    gid: int
-
-
-def _server_user() -> _ServerUser:
-    wanted = os.environ.get("PG_RUN_AS")
-    if wanted:
-        try:
-            entry = pwd.getpwnam(wanted)
-        except KeyError:
-            raise PostgresStartError(f"PG_RUN_AS={wanted!r}: no such user") from None
-        if entry.pw_uid == 0:
-            raise PostgresStartError(
-                f"PG_RUN_AS={wanted!r} is root; postgres refuses to run as root"
-            )
-        return _ServerUser(entry.pw_name, entry.pw_uid, entry.pw_gid)
-    for name in ("postgres", SERVER_USER_TO_CREATE):
-        with contextlib.suppress(KeyError):
-            entry = pwd.getpwnam(name)
-            return _ServerUser(entry.pw_name, entry.pw_uid, entry.pw_gid)
-    useradd = shutil.which("useradd")
-    if useradd is None:
-        raise PostgresStartError(
-            "running as root: postgres must run as an unprivileged user, but there is no "
-            f"`postgres` user and no `useradd` to create {SERVER_USER_TO_CREATE!r}; "
-            "create a user and set PG_RUN_AS"
-        )
-    proc = subprocess.run(
-        [
-            useradd,
-            "--system",
-            "--user-group",
-            "--no-create-home",
-            "--home-dir",
-            "/nonexistent",
-            "--shell",
-            "/usr/sbin/nologin",
-            SERVER_USER_TO_CREATE,
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    try:
-        entry = pwd.getpwnam(SERVER_USER_TO_CREATE)
-    except KeyError:
-        raise PostgresStartError(
-            f"could not create system user {SERVER_USER_TO_CREATE!r} "
-            f"(useradd exit {proc.returncode}): {proc.stderr.strip()}; set PG_RUN_AS"
-        ) from None
-    return _ServerUser(entry.pw_name, entry.pw_uid, entry.pw_gid)
-
-
-def _can_traverse(path: Path, user: _ServerUser) -> bool:
-    st = path.stat()
-    if st.st_uid == user.uid:
-        return bool(st.st_mode & stat.S_IXUSR)
-    if st.st_gid == user.gid:
-        return bool(st.st_mode & stat.S_IXGRP)
-    return bool(st.st_mode & stat.S_IXOTH)
-
-
-def _check_reachable(path: Path, user: _ServerUser, what: str) -> None:
-    for parent in reversed(path.parents):
-        if not _can_traverse(parent, user):
-            mode = stat.S_IMODE(parent.stat().st_mode)
-            raise PostgresStartError(
-                f"{what} {path} is not reachable by the server user {user.name!r}: "
-                f"{parent} has mode {mode:o} (needs o+x). Run `chmod o+x {parent}` "
-                f"or move the {what} to a traversable place (or set PG_RUN_AS)",
-                data_dir=path,
-            )
-
-
-def _chown_tree(root: Path, user: _ServerUser) -> None:
-    os.chown(root, user.uid, user.gid)
-    for dirpath, dirnames, filenames in os.walk(root):
-        for name in dirnames + filenames:
-            os.lchown(os.path.join(dirpath, name), user.uid, user.gid)
-
-
-# --------------------------------------------------------------------------
-# Lock files
-
-
-def _pid_is_postgres_in(pid: int, directory: Path) -> bool:
-    """Whether a live ``pid`` is (or may be) a postgres serving ``directory``."""
-    proc = Path(f"/proc/{pid}")
-    if not proc.is_dir():
-        return sys.platform != "linux"  # can't tell without /proc: assume yes
-    try:
-        return Path(os.readlink(proc / "cwd")) == directory
-    except PermissionError:
-        pass
-    except OSError:
-        return False  # exited meanwhile
-    try:
-        return (proc / "comm").read_text().strip() == "postgres"
-    except OSError:
-        return False
-
-
-def _clear_stale_lock(lock: Path, data_dir: Path) -> None:
-    """Remove ``lock`` if its pid was reused by an unrelated process.
-
-    A dead pid is handled by postgres itself; a *live* unrelated pid (common
-    after a container restart) would make it refuse to start.
-    """
-    try:
-        first = lock.read_text().split("\n", 1)[0].strip()
-        pid = abs(int(first))
-    except (OSError, ValueError):
-        return
-    if pid in (0, os.getpid()):
-        return
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return  # dead: postgres removes the file itself
-    except PermissionError:
-        pass
-    if _pid_is_postgres_in(pid, data_dir):
-        raise PostgresStartError(
-            f"data dir {data_dir} is in use by another running postgres (pid {pid})",
-            data_dir=data_dir,
-        )
-    lock.unlink(missing_ok=True)
 
 
 # --------------------------------------------------------------------------
@@ -401,7 +248,7 @@ class EmbeddedPostgres:
                 data_dir=self.data_dir,
             )
         bindir = self.bindir or find_bindir()
-        user = _server_user() if os.geteuid() == 0 else None
+        user = server_user() if os.geteuid() == 0 else None
         try:
             self._prepare_dirs(bindir, user)
             fd = os.open(self.log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
@@ -474,23 +321,23 @@ class EmbeddedPostgres:
             reason, data_dir=self.data_dir, log_path=self.log_path, log_tail=_tail(self.log_path)
         )
 
-    def _prepare_dirs(self, bindir: Path, user: _ServerUser | None) -> None:
+    def _prepare_dirs(self, bindir: Path, user: ServerUser | None) -> None:
         self.data_dir.parent.mkdir(parents=True, exist_ok=True)
         self.data_dir.mkdir(mode=0o700, exist_ok=True)
         if user is not None:
             if self.data_dir.stat().st_uid != user.uid:
-                _chown_tree(self.data_dir, user)
-            _check_reachable(self.data_dir, user, "data dir")
-            _check_reachable(bindir / "postgres", user, "postgres binary")
+                chown_tree(self.data_dir, user)
+            check_reachable(self.data_dir, user, "data dir")
+            check_reachable(bindir / "postgres", user, "postgres binary")
         os.chmod(self.data_dir, 0o700)
         if self._socket_dir is None:
             self._temp_socket_dir = Path(tempfile.mkdtemp(prefix="coopfed-pg-"))
             if user is not None:
                 os.chown(self._temp_socket_dir, user.uid, user.gid)
-                _check_reachable(self._temp_socket_dir, user, "socket dir")
+                check_reachable(self._temp_socket_dir, user, "socket dir")
             self._socket_dir = self._temp_socket_dir
 
-    def _initdb(self, bindir: Path, user: _ServerUser | None) -> None:
+    def _initdb(self, bindir: Path, user: ServerUser | None) -> None:
         assert self._log is not None
         base = [
             str(bindir / "initdb"),
@@ -528,11 +375,11 @@ class EmbeddedPostgres:
         raise self._error(f"initdb failed in {self.data_dir}")
 
     def _clear_stale_locks(self) -> None:
-        _clear_stale_lock(self.data_dir / "postmaster.pid", self.data_dir)
+        clear_stale_lock(self.data_dir / "postmaster.pid", self.data_dir)
         assert self._socket_dir is not None
-        _clear_stale_lock(self._socket_dir / f"{_SOCKET_NAME}.lock", self.data_dir)
+        clear_stale_lock(self._socket_dir / f"{_SOCKET_NAME}.lock", self.data_dir)
 
-    def _spawn(self, bindir: Path, user: _ServerUser | None) -> int:
+    def _spawn(self, bindir: Path, user: ServerUser | None) -> int:
         """Start the postmaster; return the log offset where its output begins."""
         assert self._log is not None and self._socket_dir is not None
         args = [

@@ -9,7 +9,7 @@ the node serves one at its namespace IRI for humans and JSON-LD tools.
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from federation.jsonld import build_context
@@ -25,6 +25,10 @@ KINDS = ("offer", "need", "solidarity")
 PURPOSE_OF_KIND = {"offer": "offer", "need": "request", "solidarity": "request"}
 KIND_TAGS = {"offer": "CoopOffer", "need": "CoopNeed", "solidarity": "MutualAid"}
 GENERIC_TAGS = frozenset(t.lower() for t in KIND_TAGS.values())
+
+# The largest amount a node keeps or accepts (PostgreSQL numeric overflows past
+# ~1e131072, and every page prints the amount).
+MAX_AMOUNT = Decimal("1e12")
 
 # ValueFlows actions a proposal may publish.
 ACTIONS = frozenset({"deliverService", "transfer", "work", "use", "transferCustody"})
@@ -151,3 +155,30 @@ def format_amount(value: Decimal, unit: str, currency: str | None = None) -> str
         return f"{symbol}{text}" if symbol else f"{text} {currency}"
     label = UNIT_LABELS.get(unit, unit)
     return f"{text} {label}".strip()
+
+
+def measure(unit: str, value: Decimal | None) -> dict[str, Any]:
+    """A ValueFlows ``Measure``; without ``value``, the unit alone."""
+    built: dict[str, Any] = {"hasUnit": unit}
+    if value is not None:
+        # Plain decimal notation: str() of a normalized Decimal gives "4E+1".
+        built["hasNumericalValue"] = format(
+            value.normalize() if value == value.to_integral() else value, "f"
+        )
+    return built
+
+
+def read_measure(document: Any) -> tuple[str | None, Decimal | None]:
+    """(unit, value) of a peer's ``Measure``: a value in [0, MAX_AMOUNT], else None."""
+    if not isinstance(document, dict):
+        return None, None
+    unit = document.get("hasUnit")
+    try:
+        value = (
+            Decimal(str(document["hasNumericalValue"])) if "hasNumericalValue" in document else None
+        )
+    except InvalidOperation:
+        value = None
+    if value is not None and (not value.is_finite() or value < 0 or value > MAX_AMOUNT):
+        value = None
+    return (unit if isinstance(unit, str) else None), value

@@ -1,6 +1,6 @@
 """Create, Update, Delete, Announce, Like and the Undo of a reaction: posts and reactions.
 
-Rules follow Mastodon (mastodon_checklist.md §5): an object must live on its
+Rules follow Mastodon's handling of incoming posts: an object must live on its
 actor's host and be attributed to that actor; a Create is kept only when it
 concerns a local actor; an Update applies only when newer; a deleted URI is
 never re-created; only the owner may update or delete.

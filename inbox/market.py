@@ -20,6 +20,7 @@ from federation.exchange import IllegalTransition, next_state
 from federation.jobs import JobHandler
 from federation.jsonld import get_id, has_type, parse_time, same_host
 from federation.store import Exchange, InboxActivity, Job, LocalActor
+from federation.vocab import read_measure
 from inbox import content
 from inbox.errors import Refused
 from inbox.handling import PROPOSAL, Outcome, Subject, applied, ignored
@@ -32,19 +33,13 @@ log = logging.getLogger(__name__)
 
 
 def _quantity(commitment: Any) -> tuple[str | None, Decimal | None]:
-    if not isinstance(commitment, dict):
-        return None, None
-    measure = commitment.get("resourceQuantity")
-    if not isinstance(measure, dict):
-        return None, None
-    try:
-        value = Decimal(str(measure.get("hasNumericalValue")))
-    except ArithmeticError:
-        return None, None
-    if not value.is_finite() or value <= 0 or value > Decimal("1e12"):
-        return None, None
-    unit = measure.get("hasUnit")
-    return (unit if isinstance(unit, str) else None), value
+    """(unit, quantity) a peer commits to: an exchange needs a positive quantity."""
+    unit, value = (
+        read_measure(commitment.get("resourceQuantity"))
+        if isinstance(commitment, dict)
+        else (None, None)
+    )
+    return (unit, value) if value is not None and value > 0 else (None, None)
 
 
 def _exchange_of(subject: Subject) -> Exchange:

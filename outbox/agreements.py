@@ -1,4 +1,4 @@
-"""Pure builders of the exchange activities (offers_vocabulary.md §7).
+"""Pure builders of the exchange activities (FEP-0837 agreements, ValueFlows terms).
 
 Respond: ``Offer(Agreement)`` to the proposer; a pledge has no reciprocal.
 Accept: ``Accept{object: offer, result: Agreement}``; Reject: ``Reject{object: offer}``.
@@ -13,17 +13,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from federation.vocab import proposal_context
-
-
-def _iso(moment: datetime) -> str:
-    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-def _measure(unit: str, value: Decimal) -> dict[str, Any]:
-    # Plain decimal notation: str() of a normalized Decimal gives "5E+1".
-    text = format(value.normalize() if value == value.to_integral() else value, "f")
-    return {"hasUnit": unit, "hasNumericalValue": text}
+from federation.vocab import measure, proposal_context
+from outbox.build import isoformat, isoformat_precise
 
 
 def build_offer(
@@ -42,14 +33,14 @@ def build_offer(
         "stipulates": {
             "type": "Commitment",
             "satisfies": f"{proposal_id}#primary",
-            "resourceQuantity": _measure(unit, quantity),
+            "resourceQuantity": measure(unit, quantity),
         },
     }
     if reciprocal is not None:
         agreement["stipulatesReciprocal"] = {
             "type": "Commitment",
             "satisfies": f"{proposal_id}#reciprocal",
-            "resourceQuantity": _measure("one", reciprocal),
+            "resourceQuantity": measure("one", reciprocal),
         }
     offer: dict[str, Any] = {
         "@context": proposal_context(),
@@ -146,7 +137,7 @@ def build_agreement_update(
         "to": [target],
         "object": {
             **agreement,
-            "updated": updated.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "updated": isoformat_precise(updated),
         },
     }
 
@@ -174,7 +165,7 @@ def build_receipt(
                 "fulfills": primary.get("id"),
                 "provider": provider,
                 "receiver": receiver,
-                "hasPointInTime": _iso(at),
+                "hasPointInTime": isoformat(at),
                 "resourceQuantity": primary.get("resourceQuantity"),
             }
         )
@@ -187,7 +178,7 @@ def build_receipt(
                 "fulfills": reciprocal.get("id"),
                 "provider": receiver,
                 "receiver": provider,
-                "hasPointInTime": _iso(at),
+                "hasPointInTime": isoformat(at),
                 "resourceQuantity": reciprocal.get("resourceQuantity"),
             }
         )
@@ -203,7 +194,7 @@ def build_receipt(
             "name": "Receipt",
             "attributedTo": actor,
             "context": agreement["id"],
-            "published": _iso(at),
+            "published": isoformat(at),
             "to": [target],
             "attachment": events,
         },

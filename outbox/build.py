@@ -23,7 +23,7 @@ def isoformat_precise(moment: datetime) -> str:
 
 
 def addressing(*, visibility: str, followers: str, mentions: list[str]) -> dict[str, list[str]]:
-    """``to``/``cc`` as Mastodon reads them (see mastodon_checklist.md §5.3)."""
+    """``to``/``cc`` as Mastodon reads them: its visibility follows from the audience."""
     if visibility == "public":
         return {"to": [AS_PUBLIC], "cc": [followers, *mentions]}
     if visibility == "unlisted":

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 import secrets
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from federation.context import NodeContext
@@ -23,10 +23,9 @@ from federation.jsonld import as_list, get_id, has_type
 from federation.store import Exchange, LocalActor, Match, Proposal
 from federation.vocab import KINDS, UNIT_LABELS, currency_code
 from outbox.errors import InvalidInput
-from outbox.proposals import plain_text
+from outbox.proposals import number, plain_text
 
 MAX_MESSAGE = 2000
-MAX_AMOUNT = Decimal("1e12")  # what a peer's inbox accepts in an Offer
 HTML_RE = re.compile(r"<(p|br|a|strong|em|b|i|ul|ol|li|span|h[1-6])\b[^>]*>", re.IGNORECASE)
 
 # -- API tokens -----------------------------------------------------------------
@@ -40,25 +39,6 @@ async def issue_token(node: NodeContext, actor: LocalActor, name: str) -> tuple[
 
 
 # -- client input -----------------------------------------------------------------
-
-
-def number(field: str, value: Any) -> Decimal | None:
-    """A non-negative finite amount from JSON or the command line; None when absent."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float, str, Decimal)):
-        raise InvalidInput(field, "must be a number")
-    try:
-        amount = Decimal(str(value).strip())
-    except InvalidOperation as exc:
-        raise InvalidInput(field, "must be a number") from exc
-    if not amount.is_finite():
-        raise InvalidInput(field, "must be a finite number")
-    if amount < 0:
-        raise InvalidInput(field, "must not be negative")
-    if amount > MAX_AMOUNT:
-        raise InvalidInput(field, "is too large")
-    return amount
 
 
 def text_of(field: str, value: Any) -> str:
@@ -79,7 +59,7 @@ def _object(obj: dict[str, Any], key: str) -> dict[str, Any]:
     return value
 
 
-def _measure(field: str, value: Any) -> tuple[Any, str | None]:
+def _number_and_unit(field: str, value: Any) -> tuple[Any, str | None]:
     """A number, or a Measure ``{hasUnit, hasNumericalValue}``: (number, unit)."""
     if isinstance(value, dict):
         unit = value.get("hasUnit")
@@ -125,17 +105,17 @@ def proposal_fields(obj: dict[str, Any]) -> dict[str, Any]:
     # What is offered or asked: the simple fields win over the Intent's.
     measure_key = "resourceQuantity" if "resourceQuantity" in primary else "effortQuantity"
     if "quantity" in obj:
-        value, unit = _measure("quantity", obj["quantity"])
+        value, unit = _number_and_unit("quantity", obj["quantity"])
         fields["quantity"] = value
         if unit is not None:
             fields["unit"] = unit
     elif measure_key in primary:
         if not isinstance(primary[measure_key], dict):
             raise InvalidInput("publishes", f"{measure_key} must be a Measure")
-        value, unit = _measure("publishes", primary[measure_key])
+        value, unit = _number_and_unit("publishes", primary[measure_key])
         if obj.get("unitBased") is True:
             # FEP-0837: the Intent is one unit at the price; the total is available.
-            value, _ = _measure("publishes", primary.get("availableQuantity"))
+            value, _ = _number_and_unit("publishes", primary.get("availableQuantity"))
         if value is not None:
             fields["quantity"] = value
         if unit is not None:
@@ -156,9 +136,9 @@ def proposal_fields(obj: dict[str, Any]) -> dict[str, Any]:
             fields["resource"] = conforms
     # What is asked in return.
     if "price" in obj:
-        fields["price"], _ = _measure("price", obj["price"])
+        fields["price"], _ = _number_and_unit("price", obj["price"])
     elif isinstance(reciprocal.get("resourceQuantity"), dict):
-        value, _ = _measure("reciprocal", reciprocal["resourceQuantity"])
+        value, _ = _number_and_unit("reciprocal", reciprocal["resourceQuantity"])
         if value is not None:
             fields["price"] = value
     if "currency" in obj:
@@ -217,16 +197,16 @@ def offer_fields(activity: dict[str, Any]) -> tuple[str, Decimal, Decimal | None
     if not proposal:
         raise InvalidInput("inReplyTo", "must name the proposal you answer")
     if "quantity" in activity:
-        raw_quantity, _ = _measure("quantity", activity["quantity"])
+        raw_quantity, _ = _number_and_unit("quantity", activity["quantity"])
     else:
-        raw_quantity, _ = _measure("quantity", primary.get("resourceQuantity"))
+        raw_quantity, _ = _number_and_unit("quantity", primary.get("resourceQuantity"))
     quantity = number("quantity", raw_quantity)
     if quantity is None or quantity == 0:
         raise InvalidInput("quantity", "is required and must be above 0")
     if "price" in activity:
-        raw_price, _ = _measure("price", activity["price"])
+        raw_price, _ = _number_and_unit("price", activity["price"])
     else:
-        raw_price, _ = _measure("price", reciprocal.get("resourceQuantity"))
+        raw_price, _ = _number_and_unit("price", reciprocal.get("resourceQuantity"))
     price = number("price", raw_price)
     message = text_of("content", activity.get("content", activity.get("message")))
     if len(message) > MAX_MESSAGE:

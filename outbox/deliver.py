@@ -1,6 +1,6 @@
 """The ``deliver`` job: one signed POST of one activity to one inbox.
 
-Outcome rules as Mastodon applies them (mastodon_checklist.md §8): 2xx is
+Outcome rules as Mastodon's delivery worker applies them: 2xx is
 done; a 4xx other than 401, 408 and 429 is permanent; anything else is retried
 with backoff.  A host that keeps failing on several distinct days is marked
 unavailable and skipped until it succeeds or sends us something.

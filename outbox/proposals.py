@@ -21,22 +21,24 @@ from federation.vocab import (
     GENERIC_TAGS,
     KIND_TAGS,
     KINDS,
+    MAX_AMOUNT,
     PURPOSE_OF_KIND,
     UNIT_LABELS,
     UNITS,
     currency_code,
     currency_uri,
     format_amount,
+    measure,
+    read_measure,
     resource_uri,
 )
+from outbox.build import isoformat, isoformat_precise
 from outbox.errors import InvalidInput
 
 TAG_RE = re.compile(r"^[\w]{1,40}$")
 MAX_TITLE = 200
 MAX_DETAILS = 5000
 MAX_TAGS = 10
-# Largest amount kept (PostgreSQL numeric overflows past ~1e131072; the pages print it).
-MAX_AMOUNT = Decimal("1e12")
 DEFAULT_ACTION = {"offer": "deliverService", "need": "transfer", "solidarity": "transfer"}
 
 
@@ -59,20 +61,24 @@ class ProposalSpec:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def _decimal(name: str, value: Any) -> Decimal | None:
+def number(field: str, value: Any) -> Decimal | None:
+    """A non-negative finite amount a client typed (JSON, a form, the command line);
+    None when absent."""
     if value is None or value == "":
         return None
+    if isinstance(value, bool) or not isinstance(value, (int, float, str, Decimal)):
+        raise InvalidInput(field, "must be a number")
     try:
-        number = Decimal(str(value))
+        amount = Decimal(str(value).strip())
     except InvalidOperation as exc:
-        raise InvalidInput(name, "must be a number") from exc
-    if not number.is_finite():
-        raise InvalidInput(name, "must be a finite number")
-    if number < 0:
-        raise InvalidInput(name, "must not be negative")
-    if number > MAX_AMOUNT:
-        raise InvalidInput(name, "is too large")
-    return number
+        raise InvalidInput(field, "must be a number") from exc
+    if not amount.is_finite():
+        raise InvalidInput(field, "must be a finite number")
+    if amount < 0:
+        raise InvalidInput(field, "must not be negative")
+    if amount > MAX_AMOUNT:
+        raise InvalidInput(field, "is too large")
+    return amount
 
 
 def _time(name: str, value: Any) -> datetime | None:
@@ -109,8 +115,8 @@ def validate_spec(raw: dict[str, Any], *, now: datetime) -> ProposalSpec:
     unit = raw.get("unit") or "one"
     if unit not in UNITS:
         raise InvalidInput("unit", f"unknown unit {unit!r}; known: {', '.join(sorted(UNITS))}")
-    quantity = _decimal("quantity", raw.get("quantity"))
-    price = _decimal("price", raw.get("price"))
+    quantity = number("quantity", raw.get("quantity"))
+    price = number("price", raw.get("price"))
     currency = raw.get("currency")
     if currency is not None and (
         not isinstance(currency, str) or not re.fullmatch(r"[A-Za-z]{3}", currency)
@@ -156,20 +162,6 @@ def validate_spec(raw: dict[str, Any], *, now: datetime) -> ProposalSpec:
         tags=tuple(tags),
         deadline=deadline,
     )
-
-
-def _isoformat(moment: datetime) -> str:
-    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-def _measure(unit: str, value: Decimal | None) -> dict[str, Any]:
-    measure: dict[str, Any] = {"hasUnit": unit}
-    if value is not None:
-        # Plain decimal notation: str() of a normalized Decimal gives "4E+1".
-        measure["hasNumericalValue"] = format(
-            value.normalize() if value == value.to_integral() else value, "f"
-        )
-    return measure
 
 
 def hashtags(spec: ProposalSpec) -> list[str]:
@@ -233,19 +225,19 @@ def build_proposal(
         "id": f"{object_id}#primary",
         "type": "Intent",
         "action": spec.action,
-        "resourceQuantity": _measure(spec.unit, Decimal(1) if unit_based else spec.quantity),
+        "resourceQuantity": measure(spec.unit, Decimal(1) if unit_based else spec.quantity),
     }
     if unit_based and spec.quantity is not None:
-        primary["availableQuantity"] = _measure(spec.unit, spec.quantity)
+        primary["availableQuantity"] = measure(spec.unit, spec.quantity)
     if spec.resource:
         primary["resourceConformsTo"] = spec.resource
     elif spec.kind == "solidarity" and spec.unit == "one" and spec.currency:
         primary["resourceConformsTo"] = currency_uri(spec.currency)
     if spec.deadline is not None:
-        primary["due"] = _isoformat(spec.deadline)
+        primary["due"] = isoformat(spec.deadline)
     if spec.kind == "solidarity":
-        primary["pledgedQuantity"] = _measure(spec.unit, spec.pledged)
-        primary["receivedQuantity"] = _measure(spec.unit, spec.received)
+        primary["pledgedQuantity"] = measure(spec.unit, spec.pledged)
+        primary["receivedQuantity"] = measure(spec.unit, spec.received)
     if spec.closed:
         primary["finished"] = True
     obj: dict[str, Any] = {
@@ -256,7 +248,7 @@ def build_proposal(
         "attributedTo": actor,
         "name": spec.title,
         "content": render_content(spec, tag_url=tag_url),
-        "published": _isoformat(published),
+        "published": isoformat(published),
         "url": object_id,
         "to": [AS_PUBLIC],
         "cc": [followers],
@@ -267,35 +259,20 @@ def build_proposal(
         "publishes": primary,
     }
     if updated is not None:
-        obj["updated"] = updated.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        obj["updated"] = isoformat_precise(updated)
     if spec.deadline is not None:
-        obj["hasEnd"] = _isoformat(spec.deadline)
+        obj["hasEnd"] = isoformat(spec.deadline)
     if spec.kind != "solidarity":
         reciprocal: dict[str, Any] = {
             "id": f"{object_id}#reciprocal",
             "type": "Intent",
             "action": "transfer",
             "resourceConformsTo": currency_uri(spec.currency or "EUR"),
-            "resourceQuantity": _measure("one", spec.price),
+            "resourceQuantity": measure("one", spec.price),
         }
         obj["reciprocal"] = reciprocal
         obj["unitBased"] = unit_based
     return obj
-
-
-def _quantity_of(measure: Any) -> tuple[str | None, Decimal | None]:
-    if not isinstance(measure, dict):
-        return None, None
-    unit = measure.get("hasUnit")
-    try:
-        value = (
-            Decimal(str(measure["hasNumericalValue"])) if "hasNumericalValue" in measure else None
-        )
-    except InvalidOperation:
-        value = None
-    if value is not None and (not value.is_finite() or value < 0 or value > MAX_AMOUNT):
-        value = None
-    return (unit if isinstance(unit, str) else None), value
 
 
 def is_proposal(obj: Any) -> bool:
@@ -318,18 +295,18 @@ def parse_proposal(obj: dict[str, Any]) -> ProposalSpec:
     title = obj.get("name")
     if not isinstance(title, str) or not title.strip():
         raise InvalidInput("name", "is required")
-    unit, quantity = _quantity_of(primary.get("resourceQuantity"))
+    unit, quantity = read_measure(primary.get("resourceQuantity"))
     if obj.get("unitBased") is True:
         # resourceQuantity is the unit the price is for; the total is available.
-        _, quantity = _quantity_of(primary.get("availableQuantity"))
+        _, quantity = read_measure(primary.get("availableQuantity"))
     raw_reciprocal = obj.get("reciprocal")
     reciprocal: dict[str, Any] = raw_reciprocal if isinstance(raw_reciprocal, dict) else {}
-    _, price = _quantity_of(reciprocal.get("resourceQuantity"))
+    _, price = read_measure(reciprocal.get("resourceQuantity"))
     currency = currency_code(str(reciprocal.get("resourceConformsTo", ""))) or None
     if kind == "solidarity" and currency is None:
         currency = currency_code(str(primary.get("resourceConformsTo", ""))) or None
-    _, pledged = _quantity_of(primary.get("pledgedQuantity"))
-    _, received = _quantity_of(primary.get("receivedQuantity"))
+    _, pledged = read_measure(primary.get("pledgedQuantity"))
+    _, received = read_measure(primary.get("receivedQuantity"))
     deadline = None
     for raw in (obj.get("hasEnd"), primary.get("due")):
         if isinstance(raw, str):

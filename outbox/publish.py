@@ -6,11 +6,11 @@ One code path for every caller: the CLI, the inbox's automatic answers and
 
 from __future__ import annotations
 
-import html
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from actors.local import text_to_html
 from actors.remote import InvalidActor, fetch_actor
 from actors.webfinger import WebfingerError, resolve_handle
 from federation.client import FetchError
@@ -21,11 +21,6 @@ from federation.store import Follow, LocalActor, RemoteActor
 from outbox import build
 from outbox.errors import ActionError
 from outbox.fanout import send_activity
-
-
-def text_to_html(text: str) -> str:
-    paragraphs = [p.strip() for p in text.split("\n\n") if p.strip()]
-    return "".join(f"<p>{html.escape(p).replace(chr(10), '<br>')}</p>" for p in paragraphs)
 
 
 async def _resolve(node: NodeContext, handle_or_url: str) -> str:

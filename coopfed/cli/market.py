@@ -19,8 +19,9 @@ from federation.context import NodeContext
 from federation.exchange import STATES
 from federation.vocab import ACTIONS, UNITS
 from outbox import market
-from outbox.c2s import amount_label, exchanges_view, issue_token, market_view, matches_view, number
+from outbox.c2s import amount_label, exchanges_view, issue_token, market_view, matches_view
 from outbox.errors import InvalidInput
+from outbox.proposals import number
 
 Adder = Callable[..., argparse.ArgumentParser]
 DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")

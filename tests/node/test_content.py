@@ -1,7 +1,7 @@
 """Posts and reactions both ways: Create, Update, Delete, Announce, Like and Undo.
 
 Between two real coopfed nodes and with Mastodon-shaped peers, checked against
-the rules of mastodon_checklist.md §5: what concerns a local actor is kept,
+the rules Mastodon applies to incoming posts: what concerns a local actor is kept,
 edits apply only when newer, only the owner may edit or delete, a deleted URI
 stays deleted, and visibility is read from to/cc as Mastodon reads it.
 """

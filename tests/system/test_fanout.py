@@ -150,6 +150,6 @@ async def test_no_followers_no_deliveries(nodes: NodeFactory) -> None:
     ],
 )
 def test_classify_status(status: int, outcome: str) -> None:
-    # Mastodon's rules (mastodon_checklist.md §8): 2xx done; 4xx but 401/408/429,
+    # Mastodon's delivery rules: 2xx done; 4xx but 401/408/429,
     # and 501, permanent; everything else (5xx, 401, 408, 429, redirects) retried.
     assert classify_status(status) == outcome

@@ -2,14 +2,14 @@
 
 Every builder gets fixed ids and times and is compared with the exact JSON it
 must produce.  ``addressing()`` is checked by reading its output back the way
-Mastodon does (``jsonld.visibility_of``, mastodon_checklist.md §5.3).
+Mastodon does (``jsonld.visibility_of``).
 
 The emitted JSON is also parsed by an independent implementation,
 little-boxes 0.1.0 (PyPI; it installs on Python 3.11 from a pure-Python sdist
-plus wheels of pyld/lxml/requests, in a few seconds).  Its known quirks
-(interop_notes.md): ``parse_activity`` validates every ``actor`` through the
-backend's ``fetch_iri``; it wrongly requires ``actor`` on an embedded Note
-(``attributedTo`` is copied in first); it rejects list-valued ``type`` or
+plus wheels of pyld/lxml/requests, in a few seconds).  Its known quirks:
+``parse_activity`` validates every ``actor`` through the backend's ``fetch_iri``;
+it wrongly requires ``actor`` on an embedded Note (``attributedTo`` is copied in
+first); it rejects list-valued ``type`` or
 ``actor``; and it mutates the ``@context`` it is given (a deep copy is passed).
 It has no Reject class and knows no actor type but Person, so Reject and the
 coop's Organization actor are checked structurally instead (see those tests).
@@ -539,7 +539,7 @@ def test_reject_is_checked_structurally() -> None:
 def test_organization_actor_is_checked_structurally(coop_key: RSAPrivateKey) -> None:
     """little-boxes 0.1.0 knows no actor type but Person: ``Organization`` (the coop's type,
     shown by Mastodon as a Person) is not an ActivityType there, so the actor document is
-    checked against Mastodon's actor rules (mastodon_checklist.md §3.1-§3.2) instead."""
+    checked against the actor rules Mastodon applies instead."""
     document = build_actor(coop_row(coop_key), Urls(BASE))
     with pytest.raises(ValueError, match="'Organization' is not a valid ActivityType"):
         lb.parse_activity(copy.deepcopy(document))

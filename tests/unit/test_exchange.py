@@ -1,7 +1,7 @@
 """The exchange state machine (federation/exchange.py), exhaustively.
 
 The allowed transitions are spelled out here independently of ``TRANSITIONS``
-(offers_vocabulary.md §7): every other (state, event, party) combination must
+(``federation.exchange``): every other (state, event, party) combination must
 raise ``IllegalTransition`` and final states must have no way out.
 """
 

@@ -1,5 +1,5 @@
 """Golden tests of offers, needs and solidarity requests (outbox/proposals.py) and of
-the exchange builders (outbox/agreements.py), against offers_vocabulary.md §7.
+the exchange builders (outbox/agreements.py), against FEP-0837 and ValueFlows.
 
 Every builder gets fixed ids and times and is compared with the exact JSON it
 must produce.  The rendered ``content`` is parsed with ``html.parser`` to prove
