@@ -31,10 +31,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import (
     LOCALHOST,
-    MemorySampler,
-    NodeProcess,
-    Profiler,
-    ServerProcess,
     base_parser,
     cpu_per_item,
     emit,
@@ -43,12 +39,11 @@ from common import (
     load_average,
     rate,
     ratio,
-    removing,
     say,
-    sign_ceiling,
     wait_for_quiet,
-    write_keys,
 )
+from node import MemorySampler, NodeProcess, Profiler
+from servers import ServerProcess, removing, sign_ceiling, write_keys
 
 C2S_ENV = {"COOPFED_C2S_RATE": "1000", "COOPFED_C2S_BURST": "1000"}
 

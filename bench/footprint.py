@@ -25,27 +25,11 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import (
-    ActorHost,
-    ActorPool,
-    MemorySampler,
-    NodeProcess,
-    ServerProcess,
-    base_parser,
-    emit,
-    free_port,
-    header,
-    load_average,
-    median,
-    note_create,
-    post_all,
-    removing,
-    say,
-    sign_posts,
-    wait_for_quiet,
-    write_keys,
-)
+from common import base_parser, emit, free_port, header, load_average, say, wait_for_quiet
 from fanout import one_post, seed_followers
+from node import MemorySampler, NodeProcess
+from peers import ActorHost, ActorPool, note_create, post_all, sign_posts
+from servers import ServerProcess, median, removing, write_keys
 
 from inbox import RATE_LIMIT_ENV, wait_processed
 

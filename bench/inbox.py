@@ -31,13 +31,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import (
-    ActorHost,
-    ActorPool,
     BusyMeter,
-    MemorySampler,
-    NodeProcess,
-    Profiler,
-    ServerProcess,
     base_parser,
     cpu_per_item,
     cpu_seconds,
@@ -45,15 +39,14 @@ from common import (
     free_port,
     header,
     load_average,
-    note_create,
-    post_all,
     rate,
     ratio,
     say,
-    sign_posts,
     wait_for_quiet,
-    write_keys,
 )
+from node import MemorySampler, NodeProcess, Profiler
+from peers import ActorHost, ActorPool, note_create, post_all, sign_posts
+from servers import ServerProcess, write_keys
 
 RATE_LIMIT_ENV = {"COOPFED_INBOX_RATE": "1000000", "COOPFED_INBOX_BURST": "1000000"}
 WARMUP = 500

@@ -26,23 +26,17 @@ import aiohttp
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import (
-    ActorHost,
-    ActorPool,
-    LoadResult,
-    MemorySampler,
-    NodeProcess,
     base_parser,
     coopfed_command,
     emit,
     header,
     load_average,
-    note_create,
     percentile,
-    post_all,
     say,
-    sign_posts,
     wait_for_quiet,
 )
+from node import MemorySampler, NodeProcess
+from peers import ActorHost, ActorPool, LoadResult, note_create, post_all, sign_posts
 
 NODE_ENV = {
     "COOPFED_C2S_RATE": "1000",

@@ -42,20 +42,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import aiohttp
 import orjson
 from aiohttp import web
-from common import (
-    AS,
-    LOCALHOST,
-    ActorPool,
-    NodeProcess,
-    RemoteActor,
-    base_parser,
-    emit,
-    free_port,
-    header,
-    load_average,
-    note_create,
-    say,
-)
+from common import AS, LOCALHOST, base_parser, emit, free_port, header, load_average, say
+from node import NodeProcess
+from peers import ActorPool, RemoteActor, note_create
 
 from federation.httpsig import sign_request
 
