@@ -1,5 +1,5 @@
 """The Mastodon client API's routes, and CORS for the web apps (Elk, Phanpy) that
-call it from other origins.  ``federation/app.py`` calls ``setup_routes``."""
+call it from other origins.  ``coopfed/app.py`` calls ``setup_routes``."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """SQL of ``coopfed export`` and ``coopfed import``: everything the coop owns, as rows.
 
 ``export_archive`` reads, in one repeatable-read transaction, the sections of
-an archive (see ``federation/cli_data.py`` for the file format): rows as dicts
+an archive (see ``coopfed/cli/data.py`` for the file format): rows as dicts
 keyed by column name, local actors named by username instead of by id.
 ``import_archive`` writes them into an empty database in one transaction;
 PostgreSQL parses every value back (``jsonb_populate_record``), so timestamps
