@@ -13,6 +13,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("coopfed", "admin", "clientapi", "inbox", "outbox", "actors", "federation")
+# The floors of the house (README, "For developers"): a package imports only
+# packages on lower floors; packages on one floor do not import each other.
+FLOORS = (("coopfed",), ("admin", "clientapi", "inbox"), ("outbox",), ("actors",), ("federation",))
 
 
 def imported_modules(path: Path) -> set[str]:
@@ -71,3 +74,17 @@ def test_no_import_cycle_between_top_level_packages() -> None:
 def test_the_shell_is_imported_by_no_package() -> None:
     graph = package_imports()
     assert [p for p in PACKAGES if "coopfed" in graph[p]] == []
+
+
+def test_every_package_imports_only_lower_floors() -> None:
+    # Given the floor of every package
+    floor_of = {name: level for level, names in enumerate(FLOORS) for name in names}
+    # When each package's imports are placed on their floors
+    upward = {
+        f"{package} -> {target}": sorted(files)
+        for package, targets in package_imports().items()
+        for target, files in targets.items()
+        if floor_of[target] <= floor_of[package]
+    }
+    # Then every import points down
+    assert upward == {}
