@@ -7,7 +7,6 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from html.parser import HTMLParser
 from typing import Any
 
 import aiohttp
@@ -19,6 +18,7 @@ from outbox.c2s import issue_token
 from outbox.publish import post_note
 from tests.support.fakepeer import PUBLIC, FakePeer, PeerActor
 from tests.support.nodes import NodeFactory, RunningNode
+from tests.support.pageaudit import dangers_in
 
 # -- HTML and script injection: stored as sent, never rendered unescaped ----------------
 
@@ -37,36 +37,11 @@ class NamedActor(PeerActor):
         return {**super().document(), "name": self.display_name, "summary": XSS}
 
 
-class PageAudit(HTMLParser):
-    """Every element and attribute a browser would act on, from served HTML."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.dangers: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in ("script", "iframe", "object", "embed", "svg", "img"):
-            self.dangers.append(f"<{tag}>")
-        for name, value in attrs:
-            if name.startswith("on"):
-                self.dangers.append(f"{tag} {name}=")
-            scheme = (value or "").strip().lower().split(":", 1)[0]
-            if name in ("href", "src", "action") and scheme in ("javascript", "data", "vbscript"):
-                self.dangers.append(f"{tag} {name}={value}")
-
-
 async def served_html(http: aiohttp.ClientSession, url: str) -> str:
     async with http.get(url, headers={"Accept": "text/html"}) as resp:
         assert resp.status == 200, (url, resp.status)
         assert resp.content_type == "text/html", url
         return await resp.text()
-
-
-def dangers_in(page: str) -> list[str]:
-    audit = PageAudit()
-    audit.feed(page)
-    audit.close()
-    return audit.dangers
 
 
 def hostile_proposal(peer: FakePeer, actor: PeerActor) -> dict[str, Any]:

@@ -64,3 +64,10 @@ async def coopfed(
     save_identity(node.settings)
     node_flags = ("--data-dir", str(node.settings.data_dir), "--database-url", node.dsn)
     return await run_coopfed(*args, *node_flags, stdin=stdin, env=env)
+
+
+def ok(result: CliResult) -> str:
+    """The output of a command that must succeed."""
+    code, out, err = result
+    assert code == 0, (out, err)
+    return out

@@ -22,14 +22,8 @@ from coopfed.state_file import save_identity
 from federation.store import Exchange
 from outbox import market
 from outbox.publish import follow
-from tests.support.cli import CliResult, coopfed
+from tests.support.cli import coopfed, ok
 from tests.support.nodes import NodeFactory, RunningNode, eventually
-
-
-def ok(result: CliResult) -> str:
-    code, out, err = result
-    assert code == 0, (out, err)
-    return out
 
 
 def in_days(days: int) -> str:

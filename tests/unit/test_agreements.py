@@ -5,27 +5,27 @@ coopfed emits checked against the vocabulary and an independent parser.
 from __future__ import annotations
 
 import copy
-from decimal import Decimal
-from typing import Any
 
 import pytest
 
 from federation.jsonld import AS_CONTEXT, SECURITY_CONTEXT
 from federation.vocab import coop_terms, proposal_context
 from outbox import agreements, build
-from outbox.proposals import (
-    validate_spec,
-)
 from tests.support.golden import (
+    ACCEPTED_AGREEMENT,
     ACTOR,
+    AGREEMENT,
     BASE,
+    FUND,
     LATER,
-    NEED_INPUT,
     NOW,
-    OFFER_INPUT,
+    OFFER_ID,
     PEER,
-    SOLIDARITY_INPUT,
-    proposal,
+    PROPOSAL,
+    commitment,
+    emitted,
+    offer,
+    pledge,
 )
 from tests.support.vocabcheck import (
     independent_parse,
@@ -35,55 +35,6 @@ from tests.support.vocabcheck import (
 )
 
 # -- the exchange builders ------------------------------------------------------------
-
-PROPOSAL = f"{BASE}/proposals/o1"
-FUND = f"{BASE}/proposals/s1"
-OFFER_ID = "https://other.example/activities/of1"
-AGREEMENT = f"{BASE}/agreements/g1"
-
-
-def offer() -> dict[str, Any]:
-    return agreements.build_offer(
-        activity_id=OFFER_ID,
-        actor=PEER,
-        proposer=ACTOR,
-        proposal_id=PROPOSAL,
-        unit="hour",
-        quantity=Decimal(8),
-        reciprocal=Decimal("284.00"),
-        message="Next week?",
-    )
-
-
-def pledge() -> dict[str, Any]:
-    return agreements.build_offer(
-        activity_id="https://other.example/activities/of2",
-        actor=PEER,
-        proposer=ACTOR,
-        proposal_id=FUND,
-        unit="one",
-        quantity=Decimal(1000),
-        reciprocal=None,
-    )
-
-
-def commitment(suffix: str, satisfies: str, unit: str, value: str) -> dict[str, Any]:
-    return {
-        "id": f"{AGREEMENT}#{suffix}",
-        "type": "Commitment",
-        "satisfies": satisfies,
-        "resourceQuantity": {"hasUnit": unit, "hasNumericalValue": value},
-    }
-
-
-ACCEPTED_AGREEMENT: dict[str, Any] = {
-    "id": AGREEMENT,
-    "type": "Agreement",
-    "attributedTo": ACTOR,
-    "agreementStatus": "accepted",
-    "stipulates": commitment("primary", f"{PROPOSAL}#primary", "hour", "8"),
-    "stipulatesReciprocal": commitment("reciprocal", f"{PROPOSAL}#reciprocal", "one", "284"),
-}
 
 
 def test_build_offer_with_a_reciprocal() -> None:
@@ -283,82 +234,6 @@ def test_build_receipt() -> None:
 
 
 # -- every activity against the vocabulary and an independent parser --------------------
-
-
-def emitted() -> dict[str, dict[str, Any]]:
-    """One of every marketplace activity a node sends."""
-    objects = {
-        "offer": proposal(validate_spec(OFFER_INPUT, now=NOW), "o1"),
-        "need": proposal(validate_spec(NEED_INPUT, now=NOW), "n1"),
-        "solidarity": proposal(validate_spec(SOLIDARITY_INPUT, now=NOW), "s1"),
-    }
-    activities: dict[str, dict[str, Any]] = {}
-    for kind, obj in objects.items():
-        activities[f"Create({kind})"] = build.build_create(
-            activity_id=f"{obj['id']}/activity",
-            actor=ACTOR,
-            obj=obj,
-            published=NOW,
-            context=proposal_context(),
-        )
-        activities[f"Update({kind})"] = build.build_update(
-            activity_id=f"{BASE}/activities/up-{kind}",
-            actor=ACTOR,
-            obj=obj,
-            updated=LATER,
-            context=proposal_context(),
-        )
-    cancelled = agreements.build_agreement(
-        agreement_id=AGREEMENT, owner=ACTOR, offer=offer(), status="cancelled"
-    )
-    activities |= {
-        "Offer": offer(),
-        "Offer(pledge)": pledge(),
-        "Accept": agreements.build_accept_offer(
-            activity_id=f"{BASE}/activities/a1",
-            actor=ACTOR,
-            offer=offer(),
-            agreement=ACCEPTED_AGREEMENT,
-        ),
-        "Reject(offer)": agreements.build_reject(
-            activity_id=f"{BASE}/activities/r1",
-            actor=ACTOR,
-            target=PEER,
-            object_id=OFFER_ID,
-            reason="Booked",
-        ),
-        "Reject(agreement)": agreements.build_reject(
-            activity_id="https://other.example/activities/r2",
-            actor=PEER,
-            target=ACTOR,
-            object_id=AGREEMENT,
-        ),
-        "Undo(offer)": agreements.build_withdraw(
-            activity_id="https://other.example/activities/u1",
-            actor=PEER,
-            proposer=ACTOR,
-            offer_id=OFFER_ID,
-        ),
-        "Update(agreement)": agreements.build_agreement_update(
-            activity_id=f"{BASE}/activities/up1",
-            actor=ACTOR,
-            target=PEER,
-            agreement=cancelled,
-            updated=LATER,
-        ),
-        "Create(receipt)": agreements.build_receipt(
-            activity_id=f"{BASE}/activities/c1",
-            receipt_id=f"{BASE}/receipts/k1",
-            actor=ACTOR,
-            target=PEER,
-            agreement=ACCEPTED_AGREEMENT,
-            provider=ACTOR,
-            receiver=PEER,
-            action="deliverService",
-            at=LATER,
-        ),
-    }
-    return activities
 
 
 HOW_CHECKED = {

@@ -18,7 +18,7 @@ coop's Organization actor are checked structurally instead (see those tests).
 from __future__ import annotations
 
 import copy
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import timedelta, timezone
 from typing import Any
 
 import pytest
@@ -28,19 +28,20 @@ from little_boxes.errors import BadActivityError
 
 from actors.local import build_actor
 from federation.jsonld import visibility_of
-from federation.keys import dump_private_key_pem, dump_public_key_pem, generate_private_key
-from federation.store import LocalActor
+from federation.keys import dump_public_key_pem, generate_private_key
 from federation.urls import Urls
 from outbox import build
-
-BASE = "https://coop.example"
-ACTOR = f"{BASE}/users/coop"
-FOLLOWERS = f"{ACTOR}/followers"
-REMOTE = "https://mastodon.example/users/alice"
-REMOTE_FOLLOW = "https://mastodon.example/2f1c7a4e-0b6e-4f55-9a51-7d6f0b1d2c3a"
-PUBLIC = "https://www.w3.org/ns/activitystreams#Public"
-T0 = datetime(2025, 3, 1, 12, 0, 0, tzinfo=UTC)
-T1 = datetime(2025, 3, 1, 13, 30, 15, 987654, tzinfo=UTC)
+from tests.support.golden import ACTOR, BASE, FOLLOWERS, PUBLIC
+from tests.support.samples import (
+    REMOTE,
+    REMOTE_FOLLOW,
+    T0,
+    T1,
+    coop_row,
+    note,
+    remote_follow,
+    sample_activities,
+)
 
 # Spelled out on purpose: a change of the context every peer reads must show here.
 CONTEXT: list[Any] = [
@@ -63,31 +64,6 @@ CONTEXT: list[Any] = [
         "xsd": "http://www.w3.org/2001/XMLSchema#",
     },
 ]
-
-
-def remote_follow() -> dict[str, Any]:
-    """A Follow as Mastodon sends it (payload id, no ``to``)."""
-    return {
-        "@context": "https://www.w3.org/ns/activitystreams",
-        "id": REMOTE_FOLLOW,
-        "type": "Follow",
-        "actor": REMOTE,
-        "object": ACTOR,
-    }
-
-
-def note(**overrides: Any) -> dict[str, Any]:
-    values: dict[str, Any] = {
-        "object_id": f"{BASE}/objects/n1",
-        "actor": ACTOR,
-        "content": "<p>Offer: bread</p>",
-        "published": T0,
-        "url": f"{BASE}/objects/n1",
-        "to": [PUBLIC],
-        "cc": [FOLLOWERS],
-    }
-    values.update(overrides)
-    return build.build_note(**values)
 
 
 NOTE_JSON: dict[str, Any] = {
@@ -394,23 +370,6 @@ def coop_key() -> RSAPrivateKey:
     return generate_private_key()
 
 
-def coop_row(key: RSAPrivateKey) -> LocalActor:
-    return LocalActor(
-        id=1,
-        username="coop",
-        kind="coop",
-        name="Bread & Roses Coop",
-        summary="We bake.",
-        avatar_url="",
-        manually_approves_followers=False,
-        discoverable=True,
-        private_key_pem=dump_private_key_pem(key),
-        public_key_pem=dump_public_key_pem(key),
-        created_at=T0,
-        updated_at=T0,
-    )
-
-
 @pytest.fixture(scope="module", autouse=True)
 def offline_backend(coop_key: RSAPrivateKey) -> Any:
     remote_person = {
@@ -439,54 +398,6 @@ def lb_parse(activity: dict[str, Any]) -> Any:
         assert embedded.id == inner["id"]
         assert embedded.ACTIVITY_TYPE.value == inner["type"]
     return parsed
-
-
-def sample_activities() -> dict[str, dict[str, Any]]:
-    follow = build.build_follow(activity_id=f"{BASE}/activities/f1", actor=ACTOR, target=REMOTE)
-    like = build.build_like(
-        activity_id=f"{BASE}/activities/l1",
-        actor=ACTOR,
-        object_id="https://mastodon.example/users/alice/statuses/1",
-        object_owner=REMOTE,
-    )
-    announce = build.build_announce(
-        activity_id=f"{BASE}/activities/b1",
-        actor=ACTOR,
-        object_id="https://mastodon.example/users/alice/statuses/1",
-        object_owner=REMOTE,
-        followers=FOLLOWERS,
-        published=T0,
-    )
-    return {
-        "Follow": follow,
-        "Accept": build.build_accept(
-            activity_id=f"{BASE}/activities/a1", actor=ACTOR, follow=remote_follow()
-        ),
-        "Undo(Follow)": build.build_undo(
-            activity_id=f"{BASE}/activities/u1", actor=ACTOR, inner=follow
-        ),
-        "Undo(Like)": build.build_undo(
-            activity_id=f"{BASE}/activities/u2", actor=ACTOR, inner=like
-        ),
-        "Undo(Announce)": build.build_undo(
-            activity_id=f"{BASE}/activities/u3", actor=ACTOR, inner=announce
-        ),
-        "Create(Note)": build.build_create(
-            activity_id=f"{BASE}/objects/n1/activity", actor=ACTOR, obj=note(), published=T0
-        ),
-        "Update(Note)": build.build_update(
-            activity_id=f"{BASE}/activities/up1", actor=ACTOR, obj=note(), updated=T1
-        ),
-        "Delete": build.build_delete(
-            activity_id=f"{BASE}/activities/d1",
-            actor=ACTOR,
-            object_id=f"{BASE}/objects/n1",
-            to=[PUBLIC],
-            cc=[FOLLOWERS],
-        ),
-        "Announce": announce,
-        "Like": like,
-    }
 
 
 @pytest.mark.parametrize("name", list(sample_activities()))
