@@ -11,23 +11,13 @@ from typing import Any
 import aiohttp
 
 from federation.store import Exchange
-from outbox.publish import follow
 from tests.support.c2sflow import api_get, later, post, token_for
+from tests.support.exchangeflow import _follow
 from tests.support.fakepeer import PUBLIC, FakePeer
 from tests.support.nodes import NodeFactory, RunningNode, eventually
 from tests.support.peerflow import send_and_wait
 
 # -- exchanges across two nodes ---------------------------------------------------------
-
-
-async def _follow(follower: RunningNode, followee: RunningNode) -> None:
-    coop = await follower.ctx.coop_actor()
-    await follow(follower.ctx, coop, followee.handle)
-
-    async def accepted() -> bool:
-        return bool(await follower.ctx.store.list_follows(coop.id, "outbound"))
-
-    await eventually(accepted, message=f"{followee.name} accepts {follower.name}")
 
 
 async def _exchange_at(node: RunningNode, offer_id: str, state: str) -> Exchange:
