@@ -6,10 +6,8 @@ process counts its deliveries in its own memory, not in the web process's.
 The gauges (queue depth, failing hosts, followers) come from the database and
 are the same from every process.
 
-``render_metrics`` is pure: counters and gauges in, exposition text out.
-``handle_metrics`` serves it to loopback clients that came through no proxy,
-or to any client with a valid API token (``coopfed token create``) sent as
-``Authorization: Bearer <token>``.
+``render_metrics`` is pure: counters and gauges in, exposition text out;
+``coopfed/probes.py`` serves it.
 """
 
 from __future__ import annotations
