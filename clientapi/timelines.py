@@ -23,33 +23,29 @@ async def home(request: web.Request) -> web.Response:
     )
 
 
-@endpoint
-async def public(request: web.Request) -> web.Response:
+async def _public(request: web.Request, hashtag: str | None) -> web.Response:
+    """The public timeline (``local``/``remote`` narrow it), of one hashtag or all."""
     node = request.app[NODE]
     auth = await optional_auth(request, "read:statuses")
     params = await read_params(request)
-    if params.flag("only_media"):
+    if hashtag is None and params.flag("only_media"):
         return json_list(request, [], [])
     local = True if params.flag("local") else False if params.flag("remote") else None
-    objects = await node.store.public_timeline(local=local, hashtag=None, paging=paging(params))
+    objects = await node.store.public_timeline(local=local, hashtag=hashtag, paging=paging(params))
     viewer = auth.actor if auth else None
     return json_list(
         request, await render_statuses(node, viewer, objects), [o.seq for o in objects]
     )
+
+
+@endpoint
+async def public(request: web.Request) -> web.Response:
+    return await _public(request, None)
 
 
 @endpoint
 async def hashtag(request: web.Request) -> web.Response:
-    node = request.app[NODE]
-    auth = await optional_auth(request, "read:statuses")
-    params = await read_params(request)
-    tag = "#" + request.match_info["hashtag"].lstrip("#")[:100]
-    local = True if params.flag("local") else False if params.flag("remote") else None
-    objects = await node.store.public_timeline(local=local, hashtag=tag, paging=paging(params))
-    viewer = auth.actor if auth else None
-    return json_list(
-        request, await render_statuses(node, viewer, objects), [o.seq for o in objects]
-    )
+    return await _public(request, "#" + request.match_info["hashtag"].lstrip("#")[:100])
 
 
 @endpoint
