@@ -332,3 +332,24 @@ async def test_a_members_actor_is_a_person_with_its_own_key(
     await post(http, node, token, status="hello")
     _, timeline, _ = await api(http, node, "GET", "/api/v1/timelines/public?local=true")
     assert [s["account"]["acct"] for s in timeline] == ["alice"]
+
+
+async def test_the_hashtag_timeline_holds_the_posts_of_that_tag(
+    node: RunningNode, http: aiohttp.ClientSession
+) -> None:
+    # Given a member who posts once with #Bread and once without a tag
+    await add_member(node, "alice", name="Alice")
+    token = await password_token(http, node, await register_app(http, node))
+    tagged = await post(http, node, token, status="Fresh loaves #Bread")
+    await post(http, node, token, status="No tag here")
+    # When anyone reads the timeline of #bread, and of another tag
+    _, bread, _ = await api(http, node, "GET", "/api/v1/timelines/tag/bread")
+    _, rye, _ = await api(http, node, "GET", "/api/v1/timelines/tag/rye")
+    # Then only the tagged post is on the first, nothing on the second
+    assert [s["id"] for s in bread] == [tagged["id"]]
+    assert rye == []
+    # And the public timeline has both, but none when only media is asked for
+    _, public, _ = await api(http, node, "GET", "/api/v1/timelines/public")
+    assert len(public) == 2
+    _, media, _ = await api(http, node, "GET", "/api/v1/timelines/public?only_media=true")
+    assert media == []
