@@ -37,8 +37,9 @@ def render_page(title: str, body: str, *, alternate: str | None = None) -> str:
 
 
 def render_profile(
-    actor: LocalActor, urls: Urls, posts: list[StoredObject], board: str = ""
+    actor: LocalActor, urls: Urls, posts: list[StoredObject], board: str = "", *, home: bool = False
 ) -> str:
+    """The coop's page; as the node's home page (``/``) it also links the admin pages."""
     handle = f"@{actor.username}@{urls.domain}"
     actor_url = urls.actor(actor.username)
     summary = "".join(f"<p>{html.escape(p)}</p>" for p in actor.summary.split("\n\n") if p.strip())
@@ -60,7 +61,9 @@ def render_profile(
         f'<strong class="handle">{html.escape(handle)}</strong> and press Follow.</p></section>'
         f"{board}<h2>Posts</h2>{items}</main>"
         f'<footer><a href="{html.escape(actor_url)}" type="application/activity+json">'
-        "ActivityPub JSON</a> · powered by coopfed</footer>"
+        "ActivityPub JSON</a> · powered by coopfed"
+        + (f' · <a href="{html.escape(urls.base)}/admin">Admin</a>' if home else "")
+        + "</footer>"
     )
     return render_page(f"{actor.name} ({handle})", body, alternate=actor_url)
 

@@ -10,7 +10,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
+import os
+import socket
 import sys
+import traceback
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -19,7 +23,14 @@ import orjson
 from federation.database import database_for
 from federation.embedded_pg import PostgresNotFound, PostgresStartError
 from federation.settings import ENV_NAMES, Settings, SettingsError, load_settings
-from federation.state_file import IDENTITY_FILE, load_identity, save_identity
+from federation.state_file import (
+    IDENTITY_FILE,
+    REMEMBERED,
+    NodeAlreadyRunning,
+    hold_data_dir,
+    load_identity,
+    save_identity,
+)
 
 Command = Callable[[argparse.Namespace, Settings], int]
 
@@ -59,25 +70,80 @@ def _add_settings(parser: argparse.ArgumentParser, names: Sequence[str]) -> None
         help_text = f"{FLAG_HELP.get(name, name)} [env {var}]"
         if kind is bool:
             parser.add_argument(
-                flag, dest=name, action="store_const", const=True, default=None, help=help_text
+                flag,
+                dest=name,
+                action=argparse.BooleanOptionalAction,
+                default=None,
+                help=help_text,
             )
         else:
             parser.add_argument(flag, dest=name, default=None, metavar=name.upper(), help=help_text)
 
 
 def resolve_settings(args: argparse.Namespace, *, for_run: bool) -> Settings:
+    """Flags over environment over what the data directory remembers over defaults.
+
+    Other commands act on the node that runs in this data directory, so they
+    take all of its saved identity; ``run`` and ``init`` take the remembered
+    handle, origin and address unless a flag or a variable gives them.
+    """
     flags = {name: getattr(args, name, None) for name in ENV_NAMES}
     settings = load_settings(flags)
-    if for_run:
-        return settings
-    # Other commands act on the node that runs in this data directory.
     saved = load_identity(settings.data_dir)
-    if saved:
-        explicit = {k for k, v in flags.items() if v is not None}
-        settings = settings.with_overrides(
-            **{k: v for k, v in saved.items() if k not in explicit and k in ENV_NAMES}
+    if not saved:
+        return settings
+    given = {k for k, v in flags.items() if v is not None}
+    given |= {k for k, (var, _) in ENV_NAMES.items() if os.environ.get(var)}
+    names = REMEMBERED if for_run else tuple(saved)
+    remembered = {k: saved[k] for k in names if k in saved and k not in given and k in ENV_NAMES}
+    return settings.with_overrides(**remembered)
+
+
+def check_identity(settings: Settings) -> None:
+    """Refuse a start that would give an existing coop another handle or address."""
+    saved = load_identity(settings.data_dir)
+    if saved.get("username") not in (None, settings.username):
+        raise StartRefused(
+            f"data dir {settings.data_dir} belongs to the coop @{saved['username']}; "
+            f"it cannot become @{settings.username} (a coop's handle never changes: "
+            "peers know it by its URL). Start without --username, or use another --data-dir"
         )
-    return settings
+    before = Settings(
+        host=saved.get("host", settings.host),
+        port=int(saved.get("port", settings.port)),
+        origin=saved.get("origin", settings.origin),
+        username=settings.username,
+    ).base_url
+    if saved and before != settings.base_url:
+        raise StartRefused(
+            f"data dir {settings.data_dir} belongs to the coop at {before}; it cannot move "
+            f"to {settings.base_url} (its actor URLs would change under its followers). "
+            f"Start it at {before}, or give --origin {before} to serve it from another port"
+        )
+
+
+class StartRefused(Exception):
+    """The node cannot start as asked; the message says why and what to do."""
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Fail before anything is created when the address is taken."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise StartRefused(f"cannot listen on {host}: {exc.strerror}") from exc
+    for family, _, _, _, address in infos[:1]:
+        try:
+            with socket.socket(family, socket.SOCK_STREAM) as sock:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                sock.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise StartRefused(
+                    f"port {port} on {host} is in use (another node or program); "
+                    "choose another with --port"
+                ) from exc
+            raise StartRefused(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
 
 
 # Commands that create a node's data rather than act on an existing node.
@@ -97,16 +163,39 @@ def has_node(settings: Settings) -> bool:
     return bool(settings.database_url) or (settings.data_dir / IDENTITY_FILE).exists()
 
 
-def run_async(settings: Settings, action: Callable[[Any], Awaitable[int]]) -> int:
+def run_async(
+    settings: Settings, action: Callable[[Any], Awaitable[int]], *, apply_profile: bool = False
+) -> int:
     """Open the node's state (attaching to its database) and run ``action`` with it."""
     from federation.app import open_node
 
     async def main(dsn: str) -> int:
-        async with open_node(settings, dsn, pool_size=2) as node:
+        async with open_node(settings, dsn, pool_size=2, apply_profile=apply_profile) as node:
             return await action(node)
 
     with database_for(settings) as dsn:
         return asyncio.run(main(dsn))
+
+
+def read_new_password(from_stdin: bool, whose: str) -> str:
+    """A new password: one line of stdin, or typed twice at the terminal.
+
+    Without a terminal and without ``--password-stdin`` there is nobody to ask:
+    refuse rather than read whatever the pipe holds.
+    """
+    import getpass
+
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    if not sys.stdin.isatty():
+        raise ValueError(
+            "no terminal to ask for the password: give it on standard input "
+            "with --password-stdin (echo 'secret' | coopfed ... --password-stdin)"
+        )
+    first = getpass.getpass(f"New password for {whose}: ")
+    if getpass.getpass("Repeat it: ") != first:
+        raise ValueError("the two passwords differ")
+    return first
 
 
 def print_json(data: Any) -> None:
@@ -122,8 +211,11 @@ def cmd_init(args: argparse.Namespace, settings: Settings) -> int:
         print(f"@{coop.username}@{node.urls.domain} is ready: {node.urls.actor(coop.username)}")
         return 0
 
+    with hold_data_dir(settings.data_dir, settings.base_url):
+        check_identity(settings)
+        code = run_async(settings, action, apply_profile=True)
     save_identity(settings)
-    return run_async(settings, action)
+    return code
 
 
 def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
@@ -149,21 +241,41 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     from federation.app import create_app
 
     _install_uvloop()
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    save_identity(settings)
+    if not settings.data_dir.exists():  # create nothing before the port is known to be free
+        check_port_free(settings.host, settings.port)
+    first_start = not (settings.data_dir / IDENTITY_FILE).exists()
     where = "DATABASE_URL" if settings.database_url else f"{settings.data_dir / 'postgres'}"
-    with database_for(settings) as dsn:
-        app = create_app(settings, dsn=dsn)
+    with hold_data_dir(settings.data_dir, settings.base_url):
+        check_identity(settings)
+        check_port_free(settings.host, settings.port)
+        with database_for(settings) as dsn:
+            app = create_app(settings, dsn=dsn)
 
-        def announce(_: str) -> None:
-            print(
-                f"coopfed: @{settings.username}@{settings.domain} is up at {settings.base_url} "
-                f"(database: {where}); Ctrl-C stops it",
-                flush=True,
+            def announce(_: str) -> None:
+                # Only now has the start succeeded: remember who this node is.
+                save_identity(settings)
+                print(
+                    f"coopfed: @{settings.username}@{settings.domain} is up at {settings.base_url} "
+                    f"(database: {where}); Ctrl-C stops it",
+                    flush=True,
+                )
+                if first_start:
+                    print(first_start_hint(settings), flush=True)
+
+            web.run_app(
+                app, host=settings.host, port=settings.port, print=announce, access_log=None
             )
-
-        web.run_app(app, host=settings.host, port=settings.port, print=announce, access_log=None)
     return 0
+
+
+def first_start_hint(settings: Settings) -> str:
+    data = f" --data-dir {settings.data_dir}" if settings.data_dir != Settings().data_dir else ""
+    return (
+        f"  public page: {settings.base_url}/\n"
+        f"  admin pages: {settings.base_url}/admin\n"
+        f"  set the admin password in another terminal: coopfed password{data}\n"
+        f"    (from a checkout: python3 dev.py coopfed password{data})"
+    )
 
 
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
@@ -257,5 +369,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PostgresStartError as exc:
         print(f"coopfed: PostgreSQL did not start: {exc}", file=sys.stderr)
         return 3
+    except (StartRefused, NodeAlreadyRunning) as exc:
+        print(f"coopfed: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # anything else: one line, the traceback with -v
+        return report_failure(exc, verbose=args.verbose)
+
+
+def report_failure(exc: BaseException, *, verbose: bool) -> int:
+    """Print one clear line for an error (and the traceback with ``-v``); exit code 1."""
+    if verbose:
+        traceback.print_exception(exc)
+    print(f"coopfed: {describe(exc)}", file=sys.stderr)
+    if not verbose:
+        print("coopfed: (run with -v to see the traceback)", file=sys.stderr)
+    return 1
+
+
+def describe(exc: BaseException) -> str:
+    """A sentence for an admin: known failures say what to do, others name their kind."""
+    if isinstance(exc, OSError) and exc.errno == errno.EADDRINUSE:
+        return "the port is in use (another node or program); choose another with --port"
+    text = str(exc).strip()
+    kind = type(exc).__name__
+    if type(exc).__module__.split(".")[0] in ("federation", "actors", "inbox", "outbox"):
+        return text or kind
+    return f"{kind}: {text}" if text else kind

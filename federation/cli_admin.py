@@ -12,7 +12,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from federation.cli import print_json, run_async
+from federation.cli import print_json, read_new_password, run_async
 from federation.context import NodeContext
 from federation.settings import Settings
 
@@ -28,6 +28,9 @@ def _command(action: Action) -> Callable[[argparse.Namespace, Settings], int]:
             try:
                 return await action(node, args)
             except ActionError as exc:
+                if exc.reason in ActionError.ALREADY_DONE:
+                    print(f"{exc.detail}: nothing to do")
+                    return 0
                 print(f"coopfed: {exc.detail}", file=sys.stderr)
                 return 1
 
@@ -154,24 +157,12 @@ async def unblock(node: NodeContext, args: argparse.Namespace) -> int:
     return 0
 
 
-def read_new_password(from_stdin: bool) -> str:
-    """The new admin password: one line of stdin, or typed twice at a prompt."""
-    import getpass
-
-    if from_stdin:
-        return sys.stdin.readline().rstrip("\r\n")
-    first = getpass.getpass("New admin password: ")
-    if getpass.getpass("Repeat it: ") != first:
-        raise ValueError("the two passwords differ")
-    return first
-
-
 def password(args: argparse.Namespace, settings: Settings) -> int:
     """`coopfed password`: set the password of the admin pages (/admin)."""
     from outbox.admin_auth import check_new_password, set_password
 
     try:
-        secret = read_new_password(args.stdin)
+        secret = read_new_password(args.password_stdin, "the admin pages")
     except (ValueError, EOFError, KeyboardInterrupt) as exc:
         print(f"coopfed: {exc or 'no password given'}", file=sys.stderr)
         return 1
@@ -278,7 +269,13 @@ def add_commands(add: Adder) -> None:
     p = add("unblock", _command(unblock), "lift a domain block")
     p.add_argument("domain", metavar="DOMAIN")
     p = add("password", password, "set the password of the admin pages (/admin)")
-    p.add_argument("--stdin", action="store_true", help="read it from one line of stdin")
+    p.add_argument(
+        "--password-stdin",
+        "--stdin",
+        dest="password_stdin",
+        action="store_true",
+        help="read it from one line of standard input",
+    )
     p = add("blocks", _command(blocks), "list blocked domains")
     p.add_argument("--json", action="store_true", help="print JSON")
     p = add("post", _command(post), "publish a post (a Note) to the coop's followers")

@@ -16,7 +16,7 @@ import signal
 import socket
 import tempfile
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -162,19 +162,7 @@ class CliNode:
                 stderr=asyncio.subprocess.STDOUT,
             )
 
-        async def healthy() -> bool:
-            assert self.proc is not None
-            if self.proc.returncode is not None:
-                raise AssertionError(f"coopfed run exited {self.proc.returncode}:\n{self.output()}")
-            try:
-                async with http.get(
-                    f"{self.base_url}/health", timeout=aiohttp.ClientTimeout(total=2)
-                ) as response:
-                    return response.status == 200
-            except (aiohttp.ClientError, TimeoutError):
-                return False
-
-        await eventually(healthy, timeout=60, interval=0.1, message="coopfed run to be healthy")
+        await wait_healthy(http, self.proc, self.base_url, self.output)
 
     async def stop(self) -> int:
         """SIGTERM, as systemd or docker stop sends it; the exit status."""
@@ -189,6 +177,28 @@ class CliNode:
         if self.proc is not None and self.proc.returncode is None:
             self.proc.kill()
             await self.proc.wait()
+
+
+async def wait_healthy(
+    http: aiohttp.ClientSession,
+    proc: asyncio.subprocess.Process,
+    base_url: str,
+    output: Callable[[], str],
+) -> None:
+    """Wait until the `coopfed run` process answers /health; fail at once if it exits."""
+
+    async def healthy() -> bool:
+        if proc.returncode is not None:
+            raise AssertionError(f"coopfed run exited {proc.returncode}:\n{output()}")
+        try:
+            async with http.get(
+                f"{base_url}/health", timeout=aiohttp.ClientTimeout(total=2)
+            ) as response:
+                return response.status == 200
+        except (aiohttp.ClientError, TimeoutError):
+            return False
+
+    await eventually(healthy, timeout=60, interval=0.1, message="coopfed run to be healthy")
 
 
 @pytest.fixture(scope="module")
