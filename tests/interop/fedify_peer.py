@@ -285,16 +285,36 @@ class FedifyPeer:
             "POST", "/control/unfollow", {"actor": actor_url, "immediate": immediate}
         )
 
-    async def post(self, content: str, *, immediate: bool = False) -> JSON:
-        """Send a public Create(Note) to the followers; returns {"note_id", "create_id", ...}."""
-        return await self._request(
-            "POST", "/control/post", {"content": content, "immediate": immediate}
-        )
+    async def post(
+        self, content: str, *, immediate: bool = False, mention: str | None = None
+    ) -> JSON:
+        """Send a public Create(Note) to the followers; returns {"note_id", "create_id",
+        "json" (the Create as Fedify compacts it), ...}.  ``mention``: an actor URL the
+        note mentions with its one ``tag`` (which Fedify compacts to a single object)."""
+        body: JSON = {"content": content, "immediate": immediate}
+        if mention is not None:
+            body["mention"] = mention
+        return await self._request("POST", "/control/post", body)
+
+    async def propose(self, spec: JSON, *, immediate: bool = False) -> JSON:
+        """Send Create(Proposal) to the followers, built with Fedify's own FEP-0837
+        classes.  spec: {"purpose", "name", "content"?, "publishes": INTENT,
+        "reciprocal": INTENT?} with INTENT = {"action", "resourceConformsTo", "unit",
+        "amount"?}; returns {"proposal_id", "create_id", "json" (the Proposal as Fedify
+        compacts it), "followers"}."""
+        return await self._request("POST", "/control/propose", {**spec, "immediate": immediate})
+
+    async def inbox_answers(self) -> list[JSON]:
+        """Every POST to one of its inboxes: [{"path", "status", "body", "at"}]."""
+        result: list[JSON] = await self._request("GET", "/control/inbox-answers")
+        return result
 
     async def received(self) -> list[JSON]:
         """Verified activities received, oldest first: dicts with type, id, actor,
         object_id, object_type, inbox ("peer" or "shared"), raw (the JSON as POSTed),
-        object (Fedify's reading of an embedded object) and request (method, path, headers)."""
+        object (Fedify's reading of an embedded object), market (Fedify's reading of a
+        Proposal or Agreement through its FEP-0837 classes) and request (method, path,
+        headers)."""
         result: list[JSON] = await self._request("GET", "/control/received")
         return result
 

@@ -11,8 +11,16 @@
 //   GET  /control/health
 //   POST /control/follow    {"actor": "<actor URL>"}       -> Follow
 //   POST /control/unfollow  {"actor": "<actor URL>"}       -> Undo(Follow)
-//   POST /control/post      {"content": "<p>hi</p>"}       -> Create(Note) to followers
-//   GET  /control/received  activities received, oldest first
+//   POST /control/post      {"content": "<p>hi</p>", "mention": URL?} -> Create(Note) to
+//                           followers (with "mention": one Mention tag, compacted to one object)
+//   POST /control/propose   {"purpose", "name", "content", "publishes": INTENT,
+//                            "reciprocal": INTENT?}            -> Create(Proposal) to followers,
+//                           built with Fedify's Proposal/Intent/Measure classes, where
+//                           INTENT = {"action", "resourceConformsTo", "unit", "amount"}
+//   GET  /control/inbox-answers  every POST to an inbox and the status it answered
+//   GET  /control/received  activities received, oldest first; for a Proposal, an
+//                           Offer(Agreement) or an Accept with a result, also Fedify's own
+//                           reading of it through its FEP-0837 classes ("market")
 //   GET  /control/followers
 //   GET  /control/following (with each follow's state: pending/accepted/rejected)
 //   GET  /control/errors    failed outgoing deliveries (to debug a test)
@@ -45,12 +53,17 @@ import {
 import {
   Accept,
   Activity,
+  Agreement,
   Create,
   Endpoints,
   Follow,
+  Intent,
   isActor,
+  Measure,
+  Mention,
   Note,
   Person,
+  Proposal,
   PUBLIC_COLLECTION,
   Reject,
   Undo,
@@ -120,6 +133,8 @@ const following = new Map();
 const posts = new Map();
 /** failed outgoing deliveries */
 const deliveryErrors = [];
+/** every POST to an inbox: {at, path, status, body (the answer's first 500 bytes)} */
+const inboxAnswers = [];
 
 const now = () => new Date().toISOString();
 const href = (u) => (u == null ? null : u.href ?? String(u));
@@ -215,7 +230,14 @@ function buildFederation() {
 
   fed.setObjectDispatcher(Note, "/users/{identifier}/posts/{id}", (_ctx, values) => {
     if (values.identifier !== IDENTIFIER) return null;
-    return posts.get(values.id) ?? null;
+    const post = posts.get(values.id);
+    return post instanceof Note ? post : null;
+  });
+
+  fed.setObjectDispatcher(Proposal, "/users/{identifier}/proposals/{id}", (_ctx, values) => {
+    if (values.identifier !== IDENTIFIER) return null;
+    const post = posts.get(values.id);
+    return post instanceof Proposal ? post : null;
   });
 
   fed
@@ -335,7 +357,90 @@ async function record(ctx, activity) {
     // The JSON exactly as it was POSTed, and Fedify's reading of the object.
     raw: parsed ?? raw ?? null,
     object,
+    market: await readMarket(parsed),
     request: ctx.data?.requestInfo ?? null,
+  });
+}
+
+// ---------------------------------------------------------------- FEP-0837
+
+const noFetch = async (url) => {
+  throw new Error(`not fetching ${url} while reading`);
+};
+
+function measure(m) {
+  if (m == null) return null;
+  return { unit: m.unit, amount: m.numericalValue == null ? null : String(m.numericalValue) };
+}
+
+function intent(i) {
+  if (i == null) return null;
+  return {
+    id: href(i.id),
+    action: i.action,
+    resourceConformsTo: href(i.resourceConformsTo),
+    resourceQuantity: measure(i.resourceQuantity),
+    availableQuantity: measure(i.availableQuantity),
+    minimumQuantity: measure(i.minimumQuantity),
+  };
+}
+
+function commitment(c) {
+  if (c == null) return null;
+  return { id: href(c.id), satisfies: href(c.satisfies), resourceQuantity: measure(c.resourceQuantity) };
+}
+
+function hasType(value, name) {
+  const types = value?.type ?? value?.["@type"];
+  return Array.isArray(types) ? types.includes(name) : types === name;
+}
+
+/** Fedify's reading, through its own Proposal or Agreement class, of the proposal
+ *  (Create/Update), the agreement offered (Offer) or the agreement made (Accept's
+ *  result) in a POSTed activity; {error} when Fedify cannot read it. */
+async function readMarket(parsed) {
+  if (parsed == null || typeof parsed !== "object") return null;
+  const options = { documentLoader: noFetch };
+  const inner = hasType(parsed, "Accept") ? parsed.result : parsed.object;
+  if (inner == null || typeof inner !== "object") return null;
+  const doc = { "@context": parsed["@context"], ...inner };
+  try {
+    if (hasType(inner, "Proposal")) {
+      const p = await Proposal.fromJsonLd(doc, options);
+      return {
+        class: "Proposal",
+        id: href(p.id),
+        purpose: p.purpose,
+        unitBased: p.unitBased,
+        name: p.name == null ? null : String(p.name),
+        publishes: intent(p.publishes),
+        reciprocal: intent(p.reciprocal),
+      };
+    }
+    if (hasType(inner, "Agreement")) {
+      const a = await Agreement.fromJsonLd(doc, options);
+      return {
+        class: "Agreement",
+        id: href(a.id),
+        stipulates: commitment(a.stipulates),
+        stipulatesReciprocal: commitment(a.stipulatesReciprocal),
+      };
+    }
+  } catch (error) {
+    return { error: String(error?.stack ?? error) };
+  }
+  return null;
+}
+
+function buildIntent(id, spec) {
+  return new Intent({
+    id,
+    action: spec.action,
+    resourceConformsTo: new URL(spec.resourceConformsTo),
+    resourceQuantity: new Measure({
+      unit: spec.unit,
+      ...(spec.amount == null ? {} : { numericalValue: String(spec.amount) }),
+    }),
   });
 }
 
@@ -406,6 +511,47 @@ async function control(method, path, body) {
       }));
     case "GET /control/errors":
       return deliveryErrors;
+    case "GET /control/inbox-answers":
+      return inboxAnswers;
+    case "POST /control/propose": {
+      if (typeof body?.name !== "string" || body?.publishes == null) {
+        throw new HttpError(400, `"name" and "publishes" are required`);
+      }
+      const id = randomUUID();
+      const proposalId = new URL(`${origin}/users/${IDENTIFIER}/proposals/${id}`);
+      const published = Temporal.Now.instant();
+      const proposal = new Proposal({
+        id: proposalId,
+        attribution: ctx.getActorUri(IDENTIFIER),
+        name: body.name,
+        content: body.content ?? `<p>${body.name}</p>`,
+        published,
+        url: proposalId,
+        to: PUBLIC_COLLECTION,
+        cc: ctx.getFollowersUri(IDENTIFIER),
+        purpose: body.purpose ?? "offer",
+        publishes: buildIntent(new URL(`${proposalId.href}#primary`), body.publishes),
+        ...(body.reciprocal == null
+          ? {}
+          : { reciprocal: buildIntent(new URL(`${proposalId.href}#reciprocal`), body.reciprocal) }),
+      });
+      posts.set(id, proposal);
+      const create = new Create({
+        id: new URL(`${proposalId.href}/activity`),
+        actor: ctx.getActorUri(IDENTIFIER),
+        object: proposal,
+        to: PUBLIC_COLLECTION,
+        cc: ctx.getFollowersUri(IDENTIFIER),
+        published,
+      });
+      await send(ctx, "followers", create, body.immediate, { preferSharedInbox: true });
+      return {
+        proposal_id: proposalId.href,
+        create_id: create.id.href,
+        followers: followers.size,
+        json: await proposal.toJsonLd({ format: "compact" }),
+      };
+    }
     case "POST /control/follow": {
       const actor = await lookUpActor(ctx, requireUrl(body, "actor"));
       const follow = new Follow({
@@ -446,6 +592,7 @@ async function control(method, path, body) {
       const id = randomUUID();
       const noteId = ctx.getObjectUri(Note, { identifier: IDENTIFIER, id });
       const published = Temporal.Now.instant();
+      const mention = body.mention == null ? null : requireUrl(body, "mention");
       const note = new Note({
         id: noteId,
         attribution: ctx.getActorUri(IDENTIFIER),
@@ -453,7 +600,13 @@ async function control(method, path, body) {
         published,
         url: noteId,
         to: PUBLIC_COLLECTION,
-        cc: ctx.getFollowersUri(IDENTIFIER),
+        ...(mention == null
+          ? { cc: ctx.getFollowersUri(IDENTIFIER) }
+          : {
+              ccs: [ctx.getFollowersUri(IDENTIFIER), mention],
+              // One tag: Fedify compacts it to a single object, not an array.
+              tags: [new Mention({ href: mention, name: body.mention_name ?? null })],
+            }),
       });
       posts.set(id, note);
       const create = new Create({
@@ -461,11 +614,16 @@ async function control(method, path, body) {
         actor: ctx.getActorUri(IDENTIFIER),
         object: note,
         to: PUBLIC_COLLECTION,
-        cc: ctx.getFollowersUri(IDENTIFIER),
+        ccs: note.ccIds,
         published,
       });
       await send(ctx, "followers", create, body.immediate, { preferSharedInbox: true });
-      return { note_id: noteId.href, create_id: create.id.href, followers: followers.size };
+      return {
+        note_id: noteId.href,
+        create_id: create.id.href,
+        followers: followers.size,
+        json: await create.toJsonLd({ format: "compact" }),
+      };
     }
     default:
       throw new HttpError(404, `no control endpoint ${key}`);
@@ -527,6 +685,14 @@ async function handle(req, res) {
       new Response("Not Acceptable", { status: 406, headers: { vary: "Accept" } }),
   });
   const out = Buffer.from(await response.arrayBuffer());
+  if (req.method === "POST" && url.pathname.endsWith("/inbox")) {
+    inboxAnswers.push({
+      at: now(),
+      path: url.pathname,
+      status: response.status,
+      body: out.subarray(0, 500).toString("utf8"),
+    });
+  }
   const outHeaders = {};
   for (const [k, v] of response.headers) outHeaders[k] = v;
   outHeaders["content-length"] = out.length;
@@ -537,6 +703,9 @@ async function handle(req, res) {
 const server = http.createServer((req, res) => {
   handle(req, res).catch((error) => {
     console.error(`peer.mjs: ${req.method} ${req.url}: ${error?.stack ?? error}`);
+    if (req.method === "POST" && req.url.split("?")[0].endsWith("/inbox")) {
+      inboxAnswers.push({ at: now(), path: req.url, status: 500, body: String(error).slice(0, 500) });
+    }
     if (!res.headersSent) sendJson(res, 500, { error: String(error) });
     else res.destroy();
   });
