@@ -20,6 +20,7 @@ from federation.context import NodeContext
 from federation.exchange import IllegalTransition, next_state
 from federation.jobs import JobHandler
 from federation.jsonld import get_id, has_type
+from federation.shapes import normalise
 from federation.store import Exchange, InboxActivity, Job, LocalActor
 from inbox import content, follow
 from inbox.errors import Refused
@@ -184,6 +185,7 @@ async def backfill_proposals(node: NodeContext, actor_uri: str) -> str:
         return "outbox not read (no items)"
     fetched = 0
     for activity in reversed(items[:BACKFILL_ITEMS]):  # oldest first: Create before Update
+        activity = normalise(activity)
         if not isinstance(activity, dict) or get_id(activity.get("actor")) != actor_uri:
             continue
         inner = activity.get("object")

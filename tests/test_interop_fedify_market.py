@@ -90,6 +90,12 @@ def _intent(intent: dict[str, Any] | None) -> dict[str, Any] | None:
     }
 
 
+async def _outcome(node: RunningNode, activity_id: str) -> Any:
+    return await node.ctx.store.pool.fetchrow(
+        "SELECT outcome, body FROM inbox_activities WHERE activity_id = $1", activity_id
+    )
+
+
 async def _received(fedify: FedifyPeer, activity: dict[str, Any]) -> dict[str, Any]:
     item: dict[str, Any] = await fedify.wait_for_activity(
         activity["type"], where=lambda i: i["id"] == activity["id"], within=WAIT
@@ -97,7 +103,9 @@ async def _received(fedify: FedifyPeer, activity: dict[str, Any]) -> dict[str, A
     return item
 
 
-async def test_fedify_reads_our_offer_need_and_solidarity_request(node: RunningNode, fedify: FedifyPeer) -> None:
+async def test_fedify_reads_our_offer_need_and_solidarity_request(
+    node: RunningNode, fedify: FedifyPeer
+) -> None:
     # Given Fedify follows our coop
     await _fedify_follows_us(node, fedify)
     coop = await node.ctx.coop_actor()
@@ -225,7 +233,10 @@ async def test_fedify_proposal_reaches_our_market_and_we_respond(
     async def in_market() -> Any:
         return await node.ctx.store.get_proposal(sent["proposal_id"])
 
-    proposal = await eventually(in_market, timeout=WAIT, message="Fedify's offer in our market")
+    try:
+        proposal = await eventually(in_market, timeout=WAIT, message="Fedify's offer arrives")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}: {await _outcome(node, sent['create_id'])}") from exc
     assert (proposal.kind, proposal.attributed_to, proposal.title) == (
         "offer",
         fedify.actor_url,
