@@ -195,7 +195,7 @@ async def test_fedify_reads_our_offer_need_and_solidarity_request(
     assert fund["publishes"]["resourceConformsTo"] == EUR
     assert fund["publishes"]["resourceQuantity"] == {"unit": "one", "amount": "6000"}
     # And we recorded no refused delivery
-    # DF
+    assert await node.ctx.store.delivery_failures() == []
 
 
 async def test_fedify_proposal_reaches_our_market_and_we_respond(
