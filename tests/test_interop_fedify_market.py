@@ -316,3 +316,81 @@ async def test_fedify_mention_with_a_single_tag_notifies_our_member(
 
     (row,) = await eventually(notified, timeout=WAIT, message="the mention notifies alice")
     assert (row.account, row.status) == (fedify.actor_url, sent["note_id"])
+
+
+async def test_fedify_offers_and_every_answer_of_ours_reaches_it(
+    node: RunningNode, fedify: FedifyPeer
+) -> None:
+    # Given Fedify follows our coop, which offers bookkeeping at 35 EUR per hour
+    await _fedify_follows_us(node, fedify)
+    coop = await node.ctx.coop_actor()
+    create = await market.publish_proposal(
+        node.ctx,
+        coop,
+        {"kind": "offer", "title": "Bookkeeping", "unit": "hour", "quantity": "40", "price": "35"},
+    )
+    proposal = create["object"]["id"]
+
+    # When Fedify answers three times with Offer(Agreement), built by its own classes
+    offers = [
+        await fedify.offer(
+            node.actor_url,
+            {
+                "proposal": proposal,
+                "unit": "hour",
+                "amount": hours,
+                "reciprocal": {"unit": "one", "amount": str(int(hours) * 35)},
+            },
+        )
+        for hours in ("8", "2", "3")
+    ]
+
+    # Then our node records each as an exchange it can act on
+    async def offered() -> dict[str, Any]:
+        found = {x.offer_id: x for x in await node.ctx.store.list_exchanges(state="offered")}
+        return found if len(found) == len(offers) else {}
+
+    exchanges = await eventually(offered, timeout=WAIT, message="our node records the offers")
+    first, second, third = (exchanges[o["offer_id"]] for o in offers)
+    assert (first.quantity, first.unit, first.reciprocal_quantity) == (8, "hour", 280)
+
+    # When we accept the first and confirm it happened, reject the second, accept and
+    # cancel the third, then close and delete the proposal
+    await market.accept(node.ctx, coop, first.id)
+    await market.complete(node.ctx, coop, first.id)
+    await market.reject(node.ctx, coop, second.id, "Booked in July")
+    await market.accept(node.ctx, coop, third.id)
+    await market.cancel(node.ctx, coop, third.id, "Ill")
+    await market.close_proposal(node.ctx, coop, proposal)
+    await market.delete_proposal(node.ctx, coop, proposal)
+
+    # Then Fedify verified every one: Accept (with the Agreement as its result, read by
+    # its own Agreement class), the receipt, Reject, the Agreement's Update, and the
+    # proposal's Update and Delete
+    accept = await fedify.wait_for_activity(
+        "Accept", where=lambda i: i["object_id"] == offers[0]["offer_id"], within=WAIT
+    )
+    assert accept["market"]["class"] == "Agreement"
+    assert accept["market"]["stipulates"]["satisfies"] == f"{proposal}#primary"
+    assert accept["market"]["stipulates"]["resourceQuantity"] == {"unit": "hour", "amount": "8"}
+    assert accept["market"]["stipulatesReciprocal"]["resourceQuantity"] == {
+        "unit": "one",
+        "amount": "280",
+    }
+    await fedify.wait_for_activity(
+        "Reject", where=lambda i: i["object_id"] == offers[1]["offer_id"], within=WAIT
+    )
+    receipt = await fedify.wait_for_activity(
+        "Create", where=lambda i: i["object_type"] == "Document", within=WAIT
+    )
+    assert receipt["object"]["name"] == "Receipt"
+    await fedify.wait_for_activity(
+        "Update", where=lambda i: i["object_type"] == "Agreement", within=WAIT
+    )
+    await fedify.wait_for_activity(
+        "Delete", where=lambda i: i["object_id"] == proposal, within=WAIT
+    )
+    # And its inbox answered every POST with 2xx
+    answers = await fedify.inbox_answers()
+    assert [(a["status"], a["body"]) for a in answers if not 200 <= a["status"] < 300] == []
+    assert await node.ctx.store.delivery_failures() == []

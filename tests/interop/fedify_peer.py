@@ -304,6 +304,14 @@ class FedifyPeer:
         compacts it), "followers"}."""
         return await self._request("POST", "/control/propose", {**spec, "immediate": immediate})
 
+    async def offer(self, actor_url: str, spec: JSON, *, immediate: bool = True) -> JSON:
+        """Send Offer(Agreement) to an actor, built with Fedify's own Agreement,
+        Commitment and Measure classes.  spec: {"proposal": URL, "unit", "amount",
+        "reciprocal": {"unit", "amount"}?}; returns {"offer_id", "json"}."""
+        return await self._request(
+            "POST", "/control/offer", {"actor": actor_url, **spec, "immediate": immediate}
+        )
+
     async def inbox_answers(self) -> list[JSON]:
         """Every POST to one of its inboxes: [{"path", "status", "body", "at"}]."""
         result: list[JSON] = await self._request("GET", "/control/inbox-answers")

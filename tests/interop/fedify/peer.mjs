@@ -17,6 +17,9 @@
 //                            "reciprocal": INTENT?}            -> Create(Proposal) to followers,
 //                           built with Fedify's Proposal/Intent/Measure classes, where
 //                           INTENT = {"action", "resourceConformsTo", "unit", "amount"}
+//   POST /control/offer     {"actor": URL, "proposal": URL, "unit", "amount",
+//                            "reciprocal": {"unit", "amount"}?}  -> Offer(Agreement) to that
+//                           actor, built with Fedify's Agreement/Commitment/Measure classes
 //   GET  /control/inbox-answers  every POST to an inbox and the status it answered
 //   GET  /control/received  activities received, oldest first; for a Proposal, an
 //                           Offer(Agreement) or an Accept with a result, also Fedify's own
@@ -54,6 +57,7 @@ import {
   Accept,
   Activity,
   Agreement,
+  Commitment,
   Create,
   Endpoints,
   Follow,
@@ -62,6 +66,7 @@ import {
   Measure,
   Mention,
   Note,
+  Offer,
   Person,
   Proposal,
   PUBLIC_COLLECTION,
@@ -513,6 +518,28 @@ async function control(method, path, body) {
       return deliveryErrors;
     case "GET /control/inbox-answers":
       return inboxAnswers;
+    case "POST /control/offer": {
+      const actor = await lookUpActor(ctx, requireUrl(body, "actor"));
+      const proposal = requireUrl(body, "proposal");
+      const commitment = (suffix, spec) =>
+        new Commitment({
+          satisfies: new URL(`${proposal.href}#${suffix}`),
+          resourceQuantity: new Measure({ unit: spec.unit, numericalValue: String(spec.amount) }),
+        });
+      const offer = new Offer({
+        id: new URL(`${origin}/offers/${randomUUID()}`),
+        actor: ctx.getActorUri(IDENTIFIER),
+        to: actor.id,
+        object: new Agreement({
+          stipulates: commitment("primary", body),
+          ...(body.reciprocal == null
+            ? {}
+            : { stipulatesReciprocal: commitment("reciprocal", body.reciprocal) }),
+        }),
+      });
+      await send(ctx, actor, offer, body.immediate);
+      return { offer_id: offer.id.href, json: await offer.toJsonLd({ format: "compact" }) };
+    }
     case "POST /control/propose": {
       if (typeof body?.name !== "string" || body?.publishes == null) {
         throw new HttpError(400, `"name" and "publishes" are required`);
