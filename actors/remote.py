@@ -159,11 +159,11 @@ async def fetch_key(node: NodeContext, key_id: str, *, refresh: bool = False) ->
             return cached
     key_url = urldefrag(key_id)[0]
     signer = await node.instance_signer()
-    document = await node.client.fetch_json(key_url, signer=signer)
+    document = normalise(await node.client.fetch_json(key_url, signer=signer))
     if "inbox" in document:
         actor = parse_actor(document, key_url, node.clock())
     else:
-        owner = document.get("owner")
+        owner = get_id(document.get("owner"))
         if not isinstance(owner, str) or not isinstance(document.get("publicKeyPem"), str):
             raise InvalidActor(key_url, "neither an actor nor a key document")
         if _netloc_if_http(owner) != urlsplit(key_url).netloc.lower():

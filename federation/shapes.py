@@ -36,7 +36,9 @@ KNOWN_NAMESPACES = (
 PREFIXES = {"as": AS_CONTEXT + "#", "vf": VF_NAMESPACE, "om2": OM2_NAMESPACE}
 
 # Properties that may hold one value or many: always arrays once normalised.
-MANY = frozenset({"to", "cc", "bto", "bcc", "audience", "tag", "attachment"})
+MANY = frozenset(
+    {"to", "cc", "bto", "bcc", "audience", "tag", "attachment", "items", "orderedItems"}
+)
 # Addressing: arrays of IRIs (an embedded actor or collection is named by its id).
 ADDRESSING = frozenset({"to", "cc", "bto", "bcc", "audience"})
 # References to one other object: an IRI (an embedded object is named by its id).

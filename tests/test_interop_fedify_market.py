@@ -394,3 +394,37 @@ async def test_fedify_offers_and_every_answer_of_ours_reaches_it(
     answers = await fedify.inbox_answers()
     assert [(a["status"], a["body"]) for a in answers if not 200 <= a["status"] < 300] == []
     assert await node.ctx.store.delivery_failures() == []
+
+
+async def test_following_fedify_brings_the_proposal_it_published_before(
+    node: RunningNode, fedify: FedifyPeer
+) -> None:
+    # Given Fedify published an offer while nobody followed it (so nothing was delivered)
+    sent = await fedify.propose(
+        {
+            "purpose": "request",
+            "name": "Cargo bike loan",
+            "publishes": {
+                "action": "transfer",
+                "resourceConformsTo": RESOURCE_BASE + "cargo-bike",
+                "unit": "day",
+                "amount": "3",
+            },
+        }
+    )
+    assert sent["followers"] == 0
+    # When our coop follows Fedify
+    await _we_follow_fedify(node, fedify)
+
+    # Then our node reads Fedify's outbox (compacted by Fedify: one item, its terms as
+    # full IRIs) and the proposal reaches our market
+    async def in_market() -> Any:
+        return await node.ctx.store.get_proposal(sent["proposal_id"])
+
+    proposal = await eventually(in_market, timeout=WAIT, message="the outbox is read")
+    assert (proposal.kind, proposal.title, proposal.unit, proposal.quantity) == (
+        "need",
+        "Cargo bike loan",
+        "day",
+        3,
+    )
