@@ -44,6 +44,16 @@ def test_tag_and_attachment_are_lists_of_objects(name: str) -> None:
     assert normalise({name: [one, one]})[name] == [one, one]
 
 
+@pytest.mark.parametrize("name", ["items", "orderedItems"])
+def test_collection_items_are_lists(name: str) -> None:
+    create = {"type": "Create", "id": "https://b.example/a/1"}
+    assert normalise({"type": "OrderedCollection", name: create})[name] == [create]
+    assert normalise({name: [create, "https://b.example/a/2"]})[name] == [
+        create,
+        "https://b.example/a/2",
+    ]
+
+
 @pytest.mark.parametrize(
     "value",
     [
