@@ -35,6 +35,8 @@ a package a system ``node`` >= 22 is used.  By hand::
 
     cd tests/interop/fedify && npm ci && node_modules/.bin/node peer.mjs --port 8123
 
+(peer.mjs imports market.mjs and record.mjs beside it: all are copied.)
+
 Any failure to install or start raises :class:`FedifyPeerError`: a missing
 peer is an error, not a skipped test.
 """
@@ -115,15 +117,17 @@ def ensure_fedify_installed() -> tuple[Path, Path]:
             if not marker.exists():
                 _npm_ci(workdir, package, lock)
                 marker.write_text(time.strftime("%Y-%m-%dT%H:%M:%S\n"))
-            # Copy peer.mjs beside its node_modules (ES modules resolve packages
-            # from the script's own directory), atomically: others may run it.
-            script = (FEDIFY_DIR / "peer.mjs").read_bytes()
-            target = workdir / "peer.mjs"
-            if not target.exists() or target.read_bytes() != script:
-                fd, tmp = tempfile.mkstemp(dir=workdir, suffix=".mjs")
-                with os.fdopen(fd, "wb") as f:
-                    f.write(script)
-                os.replace(tmp, target)
+            # Copy peer.mjs (and the modules it imports) beside its node_modules (ES
+            # modules resolve packages from the script's own directory), atomically:
+            # others may run it.
+            for source in sorted(FEDIFY_DIR.glob("*.mjs")):
+                script = source.read_bytes()
+                target = workdir / source.name
+                if not target.exists() or target.read_bytes() != script:
+                    fd, tmp = tempfile.mkstemp(dir=workdir, suffix=".mjs")
+                    with os.fdopen(fd, "wb") as f:
+                        f.write(script)
+                    os.replace(tmp, target)
         finally:
             fcntl.flock(lockfile, fcntl.LOCK_UN)
 

@@ -13,17 +13,10 @@
 //   POST /control/unfollow  {"actor": "<actor URL>"}       -> Undo(Follow)
 //   POST /control/post      {"content": "<p>hi</p>", "mention": URL?} -> Create(Note) to
 //                           followers (with "mention": one Mention tag, compacted to one object)
-//   POST /control/propose   {"purpose", "name", "content", "publishes": INTENT,
-//                            "reciprocal": INTENT?}            -> Create(Proposal) to followers,
-//                           built with Fedify's Proposal/Intent/Measure classes, where
-//                           INTENT = {"action", "resourceConformsTo", "unit", "amount"}
-//   POST /control/offer     {"actor": URL, "proposal": URL, "unit", "amount",
-//                            "reciprocal": {"unit", "amount"}?}  -> Offer(Agreement) to that
-//                           actor, built with Fedify's Agreement/Commitment/Measure classes
+//   POST /control/propose, /control/offer: FEP-0837, see market.mjs
 //   GET  /control/inbox-answers  every POST to an inbox and the status it answered
-//   GET  /control/received  activities received, oldest first; for a Proposal, an
-//                           Offer(Agreement) or an Accept with a result, also Fedify's own
-//                           reading of it through its FEP-0837 classes ("market")
+//   GET  /control/received  activities received, oldest first (with "market": Fedify's
+//                           FEP-0837 reading of a proposal or agreement, see market.mjs)
 //   GET  /control/followers
 //   GET  /control/following (with each follow's state: pending/accepted/rejected)
 //   GET  /control/errors    failed outgoing deliveries (to debug a test)
@@ -56,17 +49,12 @@ import {
 import {
   Accept,
   Activity,
-  Agreement,
-  Commitment,
   Create,
   Endpoints,
   Follow,
-  Intent,
   isActor,
-  Measure,
   Mention,
   Note,
-  Offer,
   Person,
   Proposal,
   PUBLIC_COLLECTION,
@@ -75,6 +63,9 @@ import {
 } from "@fedify/vocab";
 import { Temporal } from "@js-temporal/polyfill";
 import { configure, getTextFormatter } from "@logtape/logtape";
+
+import { marketControl } from "./market.mjs";
+import { describe } from "./record.mjs";
 
 const IDENTIFIER = "peer";
 
@@ -249,7 +240,7 @@ function buildFederation() {
     .setInboxListeners("/users/{identifier}/inbox", "/inbox")
     .setSharedKeyDispatcher((_ctx) => (signedFetch ? { identifier: IDENTIFIER } : null))
     .on(Follow, async (ctx, follow) => {
-      await record(ctx, follow);
+      received.push(await describe(ctx, follow));
       const target = ctx.parseUri(follow.objectId);
       if (follow.id == null || follow.actorId == null) return;
       if (target?.type !== "actor" || target.identifier !== IDENTIFIER) return;
@@ -273,15 +264,15 @@ function buildFederation() {
       );
     })
     .on(Accept, async (ctx, accept) => {
-      await record(ctx, accept);
+      received.push(await describe(ctx, accept));
       settleFollow(accept, "accepted");
     })
     .on(Reject, async (ctx, reject) => {
-      await record(ctx, reject);
+      received.push(await describe(ctx, reject));
       settleFollow(reject, "rejected");
     })
     .on(Undo, async (ctx, undo) => {
-      await record(ctx, undo);
+      received.push(await describe(ctx, undo));
       const actor = href(undo.actorId);
       const f = followers.get(actor);
       if (f == null) return;
@@ -303,7 +294,7 @@ function buildFederation() {
     })
     // Create, Update, Delete, Announce, Like and every other type.
     .on(Activity, async (ctx, activity) => {
-      await record(ctx, activity);
+      received.push(await describe(ctx, activity));
     })
     .onError((_ctx, error) => {
       console.error(`peer.mjs: inbox listener error: ${error?.stack ?? error}`);
@@ -329,129 +320,6 @@ function settleFollow(activity, state) {
   if (entry == null || entry.actor !== actor) return;
   entry.state = state;
   entry.settled_at = now();
-}
-
-async function record(ctx, activity) {
-  const raw = ctx.data?.rawBody;
-  let parsed = null;
-  try {
-    parsed = JSON.parse(raw);
-  } catch {
-    parsed = null;
-  }
-  let object = null;
-  try {
-    // Only what is embedded: never fetch while recording.
-    const o = activity.objectId == null ? null : await activity.getObject({
-      documentLoader: async (url) => {
-        throw new Error(`not fetching ${url} while recording`);
-      },
-    });
-    if (o != null) object = await o.toJsonLd({ format: "compact" });
-  } catch {
-    object = null;
-  }
-  received.push({
-    received_at: now(),
-    inbox: ctx.recipient == null ? "shared" : ctx.recipient,
-    type: activity.constructor.name,
-    id: href(activity.id),
-    actor: href(activity.actorId),
-    object_id: href(activity.objectId),
-    object_type: typeOf(parsed?.object),
-    // The JSON exactly as it was POSTed, and Fedify's reading of the object.
-    raw: parsed ?? raw ?? null,
-    object,
-    market: await readMarket(parsed),
-    request: ctx.data?.requestInfo ?? null,
-  });
-}
-
-// ---------------------------------------------------------------- FEP-0837
-
-const noFetch = async (url) => {
-  throw new Error(`not fetching ${url} while reading`);
-};
-
-function measure(m) {
-  if (m == null) return null;
-  return { unit: m.unit, amount: m.numericalValue == null ? null : String(m.numericalValue) };
-}
-
-function intent(i) {
-  if (i == null) return null;
-  return {
-    id: href(i.id),
-    action: i.action,
-    resourceConformsTo: href(i.resourceConformsTo),
-    resourceQuantity: measure(i.resourceQuantity),
-    availableQuantity: measure(i.availableQuantity),
-    minimumQuantity: measure(i.minimumQuantity),
-  };
-}
-
-function commitment(c) {
-  if (c == null) return null;
-  return { id: href(c.id), satisfies: href(c.satisfies), resourceQuantity: measure(c.resourceQuantity) };
-}
-
-function hasType(value, name) {
-  const types = value?.type ?? value?.["@type"];
-  return Array.isArray(types) ? types.includes(name) : types === name;
-}
-
-/** Fedify's reading, through its own Proposal or Agreement class, of the proposal
- *  (Create/Update), the agreement offered (Offer) or the agreement made (Accept's
- *  result) in a POSTed activity; {error} when Fedify cannot read it. */
-async function readMarket(parsed) {
-  if (parsed == null || typeof parsed !== "object") return null;
-  const options = { documentLoader: noFetch };
-  const inner = hasType(parsed, "Accept") ? parsed.result : parsed.object;
-  if (inner == null || typeof inner !== "object") return null;
-  const doc = { "@context": parsed["@context"], ...inner };
-  try {
-    if (hasType(inner, "Proposal")) {
-      const p = await Proposal.fromJsonLd(doc, options);
-      return {
-        class: "Proposal",
-        id: href(p.id),
-        purpose: p.purpose,
-        unitBased: p.unitBased,
-        name: p.name == null ? null : String(p.name),
-        publishes: intent(p.publishes),
-        reciprocal: intent(p.reciprocal),
-      };
-    }
-    if (hasType(inner, "Agreement")) {
-      const a = await Agreement.fromJsonLd(doc, options);
-      return {
-        class: "Agreement",
-        id: href(a.id),
-        stipulates: commitment(a.stipulates),
-        stipulatesReciprocal: commitment(a.stipulatesReciprocal),
-      };
-    }
-  } catch (error) {
-    return { error: String(error?.stack ?? error) };
-  }
-  return null;
-}
-
-function buildIntent(id, spec) {
-  return new Intent({
-    id,
-    action: spec.action,
-    resourceConformsTo: new URL(spec.resourceConformsTo),
-    resourceQuantity: new Measure({
-      unit: spec.unit,
-      ...(spec.amount == null ? {} : { numericalValue: String(spec.amount) }),
-    }),
-  });
-}
-
-function typeOf(object) {
-  if (object == null || typeof object !== "object") return null;
-  return object.type ?? object["@type"] ?? null;
 }
 
 // ---------------------------------------------------------------- control
@@ -518,67 +386,6 @@ async function control(method, path, body) {
       return deliveryErrors;
     case "GET /control/inbox-answers":
       return inboxAnswers;
-    case "POST /control/offer": {
-      const actor = await lookUpActor(ctx, requireUrl(body, "actor"));
-      const proposal = requireUrl(body, "proposal");
-      const commitment = (suffix, spec) =>
-        new Commitment({
-          satisfies: new URL(`${proposal.href}#${suffix}`),
-          resourceQuantity: new Measure({ unit: spec.unit, numericalValue: String(spec.amount) }),
-        });
-      const offer = new Offer({
-        id: new URL(`${origin}/offers/${randomUUID()}`),
-        actor: ctx.getActorUri(IDENTIFIER),
-        to: actor.id,
-        object: new Agreement({
-          stipulates: commitment("primary", body),
-          ...(body.reciprocal == null
-            ? {}
-            : { stipulatesReciprocal: commitment("reciprocal", body.reciprocal) }),
-        }),
-      });
-      await send(ctx, actor, offer, body.immediate);
-      return { offer_id: offer.id.href, json: await offer.toJsonLd({ format: "compact" }) };
-    }
-    case "POST /control/propose": {
-      if (typeof body?.name !== "string" || body?.publishes == null) {
-        throw new HttpError(400, `"name" and "publishes" are required`);
-      }
-      const id = randomUUID();
-      const proposalId = new URL(`${origin}/users/${IDENTIFIER}/proposals/${id}`);
-      const published = Temporal.Now.instant();
-      const proposal = new Proposal({
-        id: proposalId,
-        attribution: ctx.getActorUri(IDENTIFIER),
-        name: body.name,
-        content: body.content ?? `<p>${body.name}</p>`,
-        published,
-        url: proposalId,
-        to: PUBLIC_COLLECTION,
-        cc: ctx.getFollowersUri(IDENTIFIER),
-        purpose: body.purpose ?? "offer",
-        publishes: buildIntent(new URL(`${proposalId.href}#primary`), body.publishes),
-        ...(body.reciprocal == null
-          ? {}
-          : { reciprocal: buildIntent(new URL(`${proposalId.href}#reciprocal`), body.reciprocal) }),
-      });
-      posts.set(id, proposal);
-      const create = new Create({
-        id: new URL(`${proposalId.href}/activity`),
-        actor: ctx.getActorUri(IDENTIFIER),
-        object: proposal,
-        to: PUBLIC_COLLECTION,
-        cc: ctx.getFollowersUri(IDENTIFIER),
-        published,
-      });
-      await send(ctx, "followers", create, body.immediate, { preferSharedInbox: true });
-      return {
-        proposal_id: proposalId.href,
-        create_id: create.id.href,
-        followers: followers.size,
-        json: await proposal.toJsonLd({ format: "compact" }),
-      };
-    }
     case "POST /control/follow": {
       const actor = await lookUpActor(ctx, requireUrl(body, "actor"));
       const follow = new Follow({
@@ -652,8 +459,12 @@ async function control(method, path, body) {
         json: await create.toJsonLd({ format: "compact" }),
       };
     }
-    default:
+    default: {
+      const env = { origin, identifier: IDENTIFIER, posts, followers, lookUpActor, requireUrl };
+      const result = await marketControl(key, ctx, body, { ...env, send, HttpError });
+      if (result !== undefined) return result;
       throw new HttpError(404, `no control endpoint ${key}`);
+    }
   }
 }
 
