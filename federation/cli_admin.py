@@ -39,6 +39,26 @@ def _command(action: Action) -> Callable[[argparse.Namespace, Settings], int]:
     return run
 
 
+async def _failing_hosts(node: NodeContext) -> list[dict[str, Any]]:
+    """Hosts whose deliveries fail, each with the last refusal's status and answer."""
+    hosts: dict[str, dict[str, Any]] = {
+        h.host: {"host": h.host, "failure_days": h.failure_days, "unavailable": h.unavailable}
+        for h in await node.store.list_failing_hosts()
+    }
+    for refusal in await node.store.delivery_failures():
+        entry = hosts.setdefault(
+            refusal.host, {"host": refusal.host, "failure_days": 0, "unavailable": False}
+        )
+        entry["last_refusal"] = {
+            "status": refusal.status,
+            "answer": refusal.answer,
+            "inbox": refusal.inbox,
+            "activity": refusal.activity_id,
+            "at": refusal.at.isoformat(timespec="seconds"),
+        }
+    return list(hosts.values())
+
+
 async def status(node: NodeContext, args: argparse.Namespace) -> int:
     coop = await node.coop_actor()
     counts = await node.store.count_remote_rows()
@@ -53,10 +73,7 @@ async def status(node: NodeContext, args: argparse.Namespace) -> int:
         "known_remote_actors": counts["remote_actors"],
         "queue": await node.store.queue_depth(),
         "failed_jobs": await node.store.count_failed_jobs(),
-        "failing_hosts": [
-            {"host": h.host, "failure_days": h.failure_days, "unavailable": h.unavailable}
-            for h in await node.store.list_failing_hosts()
-        ],
+        "failing_hosts": await _failing_hosts(node),
         "blocked_domains": await node.store.list_domain_blocks(),
     }
     if args.json:

@@ -16,6 +16,7 @@ from actors.remote import InvalidActor, fetch_actor, parse_actor
 from federation.client import FetchError
 from federation.context import NodeContext
 from federation.jsonld import ACTOR_TYPES, audience, first_type, get_id, has_type, visibility_of
+from federation.shapes import normalise
 from federation.store import InboxActivity
 from inbox.errors import Refused
 from inbox.follow import handle_undo_follow
@@ -62,9 +63,11 @@ async def _object_of(node: NodeContext, item: InboxActivity) -> dict[str, Any]:
     if not _same_host(object_id, item.actor):
         raise Refused("the object is on another host than its actor")
     try:
-        return await node.client.fetch_json(object_id, signer=await node.instance_signer())
+        fetched = await node.client.fetch_json(object_id, signer=await node.instance_signer())
     except FetchError as exc:
         raise Refused(f"the object could not be fetched: {exc}") from exc
+    normalised: dict[str, Any] = normalise(fetched)
+    return normalised
 
 
 def _check_owned(obj: dict[str, Any], actor: str) -> str:

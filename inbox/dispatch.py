@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from urllib.parse import urlsplit
 
 from actors.remote import InvalidActor
 from federation.client import FetchError
 from federation.context import NodeContext
 from federation.jobs import FailJob, JobHandler, RetryJob
+from federation.shapes import normalise
 from federation.store import InboxActivity, Job
 from inbox import content, follow, market
 from inbox.errors import Refused
@@ -43,6 +45,8 @@ async def process_activity(node: NodeContext, item: InboxActivity) -> str:
     handler = HANDLERS.get(item.type)
     if handler is None:
         return f"ignored: unsupported type {item.type}"
+    # The one boundary: handlers read every incoming shape as one (federation/shapes.py).
+    item = replace(item, body=normalise(item.body))
     try:
         return await handler(node, item)
     except Refused as exc:
