@@ -145,7 +145,8 @@ async def follow_config_changes(node: NodeContext) -> None:
     """Reload domain blocks when the CLI (another process) changes them."""
 
     async def reload() -> None:
-        node.blocks.replace(await node.store.list_domain_blocks())
+        read_at = node.blocks.version
+        node.blocks.replace(await node.store.list_domain_blocks(), read_at=read_at)
 
     def on_notify(*args: object) -> None:
         asyncio.get_running_loop().create_task(reload())
