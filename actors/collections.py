@@ -10,6 +10,7 @@ from federation.context import NodeContext
 from federation.errors import ApiError
 from federation.jsonld import build_context
 from federation.store import LocalActor
+from federation.vocab import proposal_context
 
 PAGE_SIZE = 50
 MAX_PAGE = 10_000
@@ -34,9 +35,10 @@ def build_page(
     *,
     next_id: str | None,
     prev_id: str | None = None,
+    context: list[Any] | None = None,
 ) -> dict[str, Any]:
     document: dict[str, Any] = {
-        "@context": build_context(),
+        "@context": context or build_context(),
         "id": page_id,
         "type": "OrderedCollectionPage",
         "partOf": collection_id,
@@ -47,6 +49,14 @@ def build_page(
     if prev_id is not None:
         document["prev"] = prev_id
     return document
+
+
+def build_outbox_page(
+    page_id: str, collection_id: str, items: list[Any], *, next_id: str | None
+) -> dict[str, Any]:
+    """An outbox page: its items lose their own ``@context``, so the page's defines the
+    marketplace terms too (a JSON-LD reader would drop the proposals' fields otherwise)."""
+    return build_page(page_id, collection_id, items, next_id=next_id, context=proposal_context())
 
 
 def parse_page_number(raw: str | None) -> int | None:
@@ -99,7 +109,7 @@ async def outbox_collection(
     page_id = (
         f"{collection_id}?before={before}" if before is not None else f"{collection_id}?page=true"
     )
-    return build_page(page_id, collection_id, items, next_id=next_id)
+    return build_outbox_page(page_id, collection_id, items, next_id=next_id)
 
 
 def _without_context(body: dict[str, Any]) -> dict[str, Any]:

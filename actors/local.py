@@ -32,6 +32,17 @@ class IdentityMismatch(Exception):
         self.configured = configured
 
 
+def profile_changes(coop: LocalActor, settings: Settings) -> dict[str, Any]:
+    """The profile fields the settings change (an empty text keeps the stored one)."""
+    wanted: dict[str, Any] = {
+        "name": settings.name or coop.name,
+        "summary": settings.summary or coop.summary,
+        "avatar_url": settings.avatar_url or coop.avatar_url,
+        "manually_approves_followers": settings.manually_approves_followers,
+    }
+    return {k: v for k, v in wanted.items() if getattr(coop, k) != v}
+
+
 def isoformat(value: Any) -> str:
     return str(value.isoformat().replace("+00:00", "Z"))
 
@@ -114,10 +125,15 @@ def build_instance_actor(actor: LocalActor, urls: Urls) -> dict[str, Any]:
     }
 
 
-async def ensure_local_actors(store: Store, settings: Settings) -> LocalActor:
+async def ensure_local_actors(
+    store: Store, settings: Settings, *, apply_profile: bool = True
+) -> LocalActor:
     """Create the coop and instance actors on first start; apply profile settings.
 
     Returns the coop actor.  A key, once made, is kept for the life of the node.
+    With ``apply_profile`` (``coopfed run``), a non-empty name, summary or avatar
+    replaces the stored one, and manual approval is set as the settings say
+    (its flag is the setting: a start without it turns it off).
     """
     coop = await store.get_local_actor_by_kind("coop")
     if coop is not None and coop.username != settings.username:
@@ -134,21 +150,10 @@ async def ensure_local_actors(store: Store, settings: Settings) -> LocalActor:
             private_key_pem=dump_private_key_pem(key),
             public_key_pem=dump_public_key_pem(key),
         )
-    else:
-        changes = {
-            "name": settings.name or None,
-            "summary": settings.summary or None,
-            "avatar_url": settings.avatar_url or None,
-            "manually_approves_followers": settings.manually_approves_followers or None,
-        }
-        current = {
-            "name": coop.name,
-            "summary": coop.summary,
-            "avatar_url": coop.avatar_url,
-            "manually_approves_followers": coop.manually_approves_followers,
-        }
-        if any(v is not None and current[k] != v for k, v in changes.items()):
-            coop = await store.update_local_profile(coop.id, **changes)  # type: ignore[arg-type]
+    elif apply_profile:
+        changes = profile_changes(coop, settings)
+        if changes:
+            coop = await store.update_local_profile(coop.id, **changes)
     if await store.get_local_actor(INSTANCE_ACTOR_USERNAME) is None:
         key = generate_private_key()
         await store.create_local_actor(

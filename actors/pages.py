@@ -63,7 +63,10 @@ def render_profile(
     posts: list[StoredObject],
     proposals: list[Proposal],
     now: datetime,
+    *,
+    home: bool = False,
 ) -> str:
+    """The coop's page; as the node's home page (``/``) it also links the admin pages."""
     handle = f"@{actor.username}@{urls.domain}"
     open_by_kind = {
         kind: [p for p in proposals if p.kind == kind and not is_closed(p, now)]
@@ -82,6 +85,7 @@ def render_profile(
         base_url=urls.base,
         posts=[p for p in posts if _shown(p)],
         when=_when,
+        home=home,
     )
 
 

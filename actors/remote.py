@@ -20,6 +20,7 @@ from weakref import WeakKeyDictionary
 
 from federation.context import NodeContext
 from federation.jsonld import ACTOR_TYPES, AS_CONTEXT, as_list, first_type, get_id
+from federation.shapes import normalise
 from federation.store import RemoteActor, Store
 
 STALE_AFTER = timedelta(days=1)
@@ -81,6 +82,7 @@ def _public_key(document: dict[str, Any]) -> tuple[str | None, str | None]:
 
 def parse_actor(document: dict[str, Any], fetched_url: str, now: datetime) -> RemoteActor:
     """A remote actor document, checked as Mastodon checks it."""
+    document = normalise(document)
     actor_id = document.get("id")
     if not isinstance(actor_id, str) or actor_id != urldefrag(fetched_url)[0]:
         raise InvalidActor(fetched_url, "id does not match the URL fetched")
@@ -89,7 +91,7 @@ def parse_actor(document: dict[str, Any], fetched_url: str, now: datetime) -> Re
     actor_type = first_type(document)
     if not any(t in ACTOR_TYPES for t in as_list(document.get("type"))):
         raise InvalidActor(fetched_url, f"not an actor type: {actor_type!r}")
-    inbox = document.get("inbox")
+    inbox = get_id(document.get("inbox"))
     if not isinstance(inbox, str) or _netloc_if_http(inbox) is None:
         raise InvalidActor(fetched_url, "no inbox")
     username = document.get("preferredUsername")
@@ -100,7 +102,7 @@ def parse_actor(document: dict[str, Any], fetched_url: str, now: datetime) -> Re
         else:
             raise InvalidActor(fetched_url, "no preferredUsername")
     endpoints = document.get("endpoints")
-    shared_inbox = endpoints.get("sharedInbox") if isinstance(endpoints, dict) else None
+    shared_inbox = get_id(endpoints.get("sharedInbox")) if isinstance(endpoints, dict) else None
     host = urlsplit(actor_id).netloc.lower()
     if not isinstance(shared_inbox, str) or _netloc_if_http(shared_inbox) is None:
         shared_inbox = None
@@ -157,11 +159,11 @@ async def fetch_key(node: NodeContext, key_id: str, *, refresh: bool = False) ->
             return cached
     key_url = urldefrag(key_id)[0]
     signer = await node.instance_signer()
-    document = await node.client.fetch_json(key_url, signer=signer)
+    document = normalise(await node.client.fetch_json(key_url, signer=signer))
     if "inbox" in document:
         actor = parse_actor(document, key_url, node.clock())
     else:
-        owner = document.get("owner")
+        owner = get_id(document.get("owner"))
         if not isinstance(owner, str) or not isinstance(document.get("publicKeyPem"), str):
             raise InvalidActor(key_url, "neither an actor nor a key document")
         if _netloc_if_http(owner) != urlsplit(key_url).netloc.lower():

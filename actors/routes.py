@@ -78,11 +78,30 @@ async def handle_profile_page(request: web.Request) -> web.StreamResponse:
     node = request.app[NODE]
     if not wants_html(request) and request.headers.get("Accept"):
         return activity_json(build_actor(actor, node.urls))
+    return await _profile_response(request, actor)
+
+
+async def handle_home(request: web.Request) -> web.StreamResponse:
+    """``/``: the coop's public page for people; ActivityPub clients get 404 as before."""
+    node = request.app[NODE]
+    accept = request.headers.get("Accept", "")
+    if not wants_html(request) and any(t in accept.lower() for t in AP_TYPES):
+        raise ApiError(404, "not found", reason="not_found")
+    coop = await node.coop_actor()
+    if coop.deleted_at is not None:
+        raise ApiError(410, "this coop was deleted", reason="gone")
+    return await _profile_response(request, coop, home=True)
+
+
+async def _profile_response(
+    request: web.Request, actor: LocalActor, *, home: bool = False
+) -> web.Response:
+    node = request.app[NODE]
     actor_url = node.urls.actor(actor.username)
     posts = await node.store.list_objects_by(actor_url, limit=20)
     proposals = await node.store.search_proposals(coop=actor_url, now=node.clock(), limit=200)
     return web.Response(
-        text=pages.render_profile(actor, node.urls, posts, proposals, node.clock()),
+        text=pages.render_profile(actor, node.urls, posts, proposals, node.clock(), home=home),
         content_type="text/html",
         headers={"Vary": "Accept"},
     )
@@ -202,6 +221,7 @@ async def handle_namespace(request: web.Request) -> web.Response:
 
 
 def setup_routes(app: web.Application) -> None:
+    app.router.add_get("/", handle_home)
     app.router.add_get("/.well-known/webfinger", webfinger.handle_webfinger)
     app.router.add_get("/.well-known/host-meta", webfinger.handle_host_meta)
     app.router.add_get("/.well-known/host-meta.json", webfinger.handle_host_meta)

@@ -45,6 +45,7 @@ from inbox.market import BACKFILL, make_backfill_handler
 from inbox.routes import setup_routes as setup_inbox_routes
 from outbox.deliver import make_deliver_handler
 from outbox.market import CLOSE_PROPOSAL, make_close_handler
+from outbox.publish import update_profile
 from outbox.routes import setup_routes as setup_outbox_routes
 
 log = logging.getLogger(__name__)
@@ -58,9 +59,18 @@ def user_agent(urls: Urls) -> str:
 
 @contextlib.asynccontextmanager
 async def open_node(
-    settings: Settings, dsn: str, *, pool_size: int = 8, migrate: bool = True
+    settings: Settings,
+    dsn: str,
+    *,
+    pool_size: int = 8,
+    migrate: bool = True,
+    apply_profile: bool = False,
 ) -> AsyncIterator[NodeContext]:
-    """The node's state for the duration of the block, closed afterwards."""
+    """The node's state for the duration of the block, closed afterwards.
+
+    With ``apply_profile`` (the node itself, not a CLI command) the profile
+    settings are applied, and a change is sent to the followers as one Update.
+    """
     pool = await create_pool(dsn, max_size=pool_size)
     try:
         if migrate:
@@ -96,7 +106,10 @@ async def open_node(
                 inbox_limiter=RateLimiter(rate=settings.inbox_rate, burst=settings.inbox_burst),
                 c2s_limiter=RateLimiter(rate=settings.c2s_rate, burst=settings.c2s_burst),
             )
-            await ensure_local_actors(store, settings)
+            before = await store.get_local_actor_by_kind("coop")
+            coop = await ensure_local_actors(store, settings, apply_profile=apply_profile)
+            if before is not None and before != coop and coop.deleted_at is None:
+                await update_profile(node, coop)
             yield node
         finally:
             await session.close()
@@ -131,7 +144,8 @@ async def follow_config_changes(node: NodeContext) -> None:
     """Reload domain blocks when the CLI (another process) changes them."""
 
     async def reload() -> None:
-        node.blocks.replace(await node.store.list_domain_blocks())
+        read_at = node.blocks.version
+        node.blocks.replace(await node.store.list_domain_blocks(), read_at=read_at)
 
     def on_notify(*args: object) -> None:
         asyncio.get_running_loop().create_task(reload())
@@ -160,7 +174,7 @@ async def follow_config_changes(node: NodeContext) -> None:
 async def _node_ctx(
     settings: Settings, dsn: str, run_workers: bool, app: web.Application
 ) -> AsyncIterator[None]:
-    async with open_node(settings, dsn) as node:
+    async with open_node(settings, dsn, apply_profile=True) as node:
         app[NODE] = node
         tasks = [asyncio.create_task(follow_config_changes(node), name="config-listener")]
         runners = [make_runner(node, f"worker-{i}") for i in range(settings.workers)]

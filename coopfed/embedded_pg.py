@@ -38,8 +38,8 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from types import TracebackType
-from typing import IO, Self
+from types import FrameType, TracebackType
+from typing import IO, Any, Self
 from urllib.parse import quote
 
 from coopfed.pg_host import (
@@ -176,6 +176,37 @@ def find_bindir() -> Path:
 # --------------------------------------------------------------------------
 
 
+class _CtrlC:
+    """Keep a Ctrl-C that lands while a child process is being forked.
+
+    Python runs the SIGINT handler where it can, and during a fork that may be
+    an at-fork hook, where the KeyboardInterrupt it raises is printed and lost:
+    the start would go on as if nothing had been pressed.  This handler also
+    records the press, and ``check()`` raises it once the child is started.
+    """
+
+    def __init__(self) -> None:
+        self.pressed = False
+        self._previous: Any = None
+
+    def _handler(self, signum: int, frame: FrameType | None) -> None:
+        self.pressed = True
+        raise KeyboardInterrupt
+
+    def check(self) -> None:
+        if self.pressed:
+            raise KeyboardInterrupt
+
+    def __enter__(self) -> Self:
+        if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            self._previous = signal.signal(signal.SIGINT, self._handler)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+
 class _OrphansAttached(Exception):
     """Internal: the previous server's processes still hold its shared memory."""
 
@@ -249,16 +280,25 @@ class EmbeddedPostgres:
             )
         bindir = self.bindir or find_bindir()
         user = server_user() if os.geteuid() == 0 else None
+        with _CtrlC() as ctrl_c:
+            self._start(bindir, user, ctrl_c)
+        atexit.register(self.stop)
+        return self.dsn
+
+    def _start(self, bindir: Path, user: ServerUser | None, ctrl_c: _CtrlC) -> None:
         try:
-            self._prepare_dirs(bindir, user)
+            self.data_dir.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
             self._log = os.fdopen(fd, "ab")
-            if not (self.data_dir / "PG_VERSION").exists():
+            if not is_initialised(self.data_dir):
                 self._initdb(bindir, user)
+                ctrl_c.check()
+            self._prepare_dirs(bindir, user)
             deadline = time.monotonic() + START_TIMEOUT
             while True:
                 self._clear_stale_locks()
                 log_offset = self._spawn(bindir, user)
+                ctrl_c.check()
                 try:
                     self._wait_ready(log_offset, deadline)
                     break
@@ -270,8 +310,6 @@ class EmbeddedPostgres:
         except BaseException:
             self.stop()
             raise
-        atexit.register(self.stop)
-        return self.dsn
 
     def stop(self) -> None:
         """Fast shutdown (SIGINT), then SIGQUIT and SIGKILL on timeouts.  Idempotent."""
@@ -322,8 +360,6 @@ class EmbeddedPostgres:
         )
 
     def _prepare_dirs(self, bindir: Path, user: ServerUser | None) -> None:
-        self.data_dir.parent.mkdir(parents=True, exist_ok=True)
-        self.data_dir.mkdir(mode=0o700, exist_ok=True)
         if user is not None:
             if self.data_dir.stat().st_uid != user.uid:
                 chown_tree(self.data_dir, user)
@@ -338,20 +374,23 @@ class EmbeddedPostgres:
             self._socket_dir = self._temp_socket_dir
 
     def _initdb(self, bindir: Path, user: ServerUser | None) -> None:
+        """Create the cluster in a scratch folder, then rename it into place.
+
+        ``data_dir`` therefore only ever holds a complete cluster: a first start
+        interrupted at any moment (Ctrl-C, SIGKILL, a power cut) leaves at most
+        the scratch folder, which the next start removes and redoes.
+        """
         assert self._log is not None
-        base = [
-            str(bindir / "initdb"),
-            "-D",
-            str(self.data_dir),
-            "-U",
-            "postgres",
-            "--auth=trust",
-            "-E",
-            "UTF8",
-        ]
-        if self.fast:
-            base.append("--no-sync")
+        scratch = self.data_dir.with_name(self.data_dir.name + ".initdb")
+        self._set_aside_incomplete()
+        base = [str(bindir / "initdb"), "-D", str(scratch), "-U", "postgres", "--auth=trust"]
+        base += ["-E", "UTF8", *(["--no-sync"] if self.fast else [])]
         for locale_args in (["--locale=C.UTF-8"], ["--no-locale"]):
+            shutil.rmtree(scratch, ignore_errors=True)
+            scratch.mkdir(mode=0o700)
+            if user is not None:
+                os.chown(scratch, user.uid, user.gid)
+                check_reachable(scratch, user, "data dir")
             self._log.write(f"--- coopfed: {' '.join(base + locale_args)}\n".encode())
             self._log.flush()
             try:
@@ -360,8 +399,12 @@ class EmbeddedPostgres:
                     stdin=subprocess.DEVNULL,
                     stdout=self._log,
                     stderr=self._log,
-                    cwd=self.data_dir,
+                    cwd=scratch,
                     check=False,
+                    # Out of the terminal's process group: Ctrl-C interrupts us, and
+                    # subprocess.run then kills initdb; our death (even SIGKILL) too.
+                    start_new_session=True,
+                    preexec_fn=_death_signal_setup(signal.SIGKILL),
                     user=None if user is None else user.uid,
                     group=None if user is None else user.gid,
                     extra_groups=None if user is None else [],
@@ -369,10 +412,30 @@ class EmbeddedPostgres:
             except OSError as exc:
                 raise self._error(f"could not run initdb: {exc}") from exc
             if result.returncode == 0:
+                os.rename(scratch, self.data_dir)
+                _fsync_dir(self.data_dir.parent)
                 return
-            if any(self.data_dir.iterdir()):
-                break  # not a clean failure: don't retry on top of leftovers
         raise self._error(f"initdb failed in {self.data_dir}")
+
+    def _set_aside_incomplete(self) -> None:
+        """Make room for a new cluster without destroying anything of value.
+
+        An empty folder is removed; a folder with an incomplete cluster (left by
+        an older coopfed that ran initdb in place) is renamed aside, never deleted.
+        """
+        try:
+            self.data_dir.rmdir()
+            return
+        except FileNotFoundError:
+            return
+        except OSError:
+            pass  # not empty
+        aside = self.data_dir.with_name(
+            f"{self.data_dir.name}.incomplete-{time.strftime('%Y%m%d-%H%M%S')}"
+        )
+        os.rename(self.data_dir, aside)
+        assert self._log is not None
+        self._log.write(f"--- coopfed: moved an incomplete cluster to {aside}\n".encode())
 
     def _clear_stale_locks(self) -> None:
         clear_stale_lock(self.data_dir / "postmaster.pid", self.data_dir)
@@ -446,8 +509,25 @@ class EmbeddedPostgres:
             delay = min(delay * 2, 0.05)
 
 
-def _death_signal_setup() -> Callable[[], None] | None:
-    """A preexec_fn asking Linux to SIGINT (fast shutdown) the child when we die."""
+def is_initialised(data_dir: Path) -> bool:
+    """Whether ``data_dir`` holds a cluster that initdb completed."""
+    return (data_dir / "PG_VERSION").is_file() and (data_dir / "global" / "pg_control").is_file()
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _death_signal_setup(sig: int = signal.SIGINT) -> Callable[[], None] | None:
+    """A preexec_fn asking Linux to send ``sig`` to the child when we die.
+
+    SIGINT asks postgres for a fast shutdown; initdb gets SIGKILL (its scratch
+    folder is redone at the next start anyway).
+    """
     if sys.platform != "linux":
         return None
     libc = ctypes.CDLL(None, use_errno=True)
@@ -456,7 +536,7 @@ def _death_signal_setup() -> Callable[[], None] | None:
 
     def setup() -> None:
         # Runs in the child after the uid switch (which would reset the setting).
-        prctl(_PR_SET_PDEATHSIG, signal.SIGINT, 0, 0, 0)
+        prctl(_PR_SET_PDEATHSIG, sig, 0, 0, 0)
         if os.getppid() != parent:  # parent already gone: nobody would stop us
             os._exit(1)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -71,10 +71,16 @@ class FetchError(Exception):
         return f"{self.reason}{status} for {self.url}{detail}"
 
 
+# How much of a refusal's answer is kept to tell the admin why (``coopfed status``).
+ANSWER_HEAD = 200
+
+
 @dataclass(frozen=True, slots=True)
 class PostResult:
     status: int
     scheme: str  # "cavage" | "rfc9421"
+    # The first ANSWER_HEAD bytes of the answer when it is not a 2xx (empty otherwise).
+    answer: bytes = field(default=b"", compare=False)
 
 
 def utc_now() -> datetime:
@@ -219,9 +225,9 @@ class SignedClient:
             signer=signer,
             now=self._clock(),
         )
-        status = await self._post_once(url, target, body, signed)
+        status, answer = await self._post_once(url, target, body, signed)
         if status not in RETRY_WITH_RFC9421:
-            return PostResult(status=status, scheme="cavage")
+            return PostResult(status=status, scheme="cavage", answer=answer)
         signed = sign_request_rfc9421(
             method="POST",
             url=str(target),
@@ -230,8 +236,8 @@ class SignedClient:
             signer=signer,
             now=self._clock(),
         )
-        status = await self._post_once(url, target, body, signed)
-        return PostResult(status=status, scheme="rfc9421")
+        status, answer = await self._post_once(url, target, body, signed)
+        return PostResult(status=status, scheme="rfc9421", answer=answer)
 
     def _checked(self, url: str, hop: str) -> URL:
         """``hop`` parsed, without fragment, after the address and domain checks."""
@@ -313,7 +319,8 @@ class SignedClient:
 
     async def _post_once(
         self, url: str, target: URL, body: bytes, headers: Mapping[str, str]
-    ) -> int:
+    ) -> tuple[int, bytes]:
+        """The status, and the head of the answer when it refuses (not a 2xx)."""
         with _network_errors(url, target):
             async with self._session.post(
                 target,
@@ -322,4 +329,11 @@ class SignedClient:
                 allow_redirects=False,
                 timeout=self._timeout,
             ) as resp:
-                return resp.status
+                head = b""
+                if not 200 <= resp.status < 300:
+                    while len(head) < ANSWER_HEAD:
+                        chunk = await resp.content.read(ANSWER_HEAD - len(head))
+                        if not chunk:
+                            break
+                        head += chunk
+                return resp.status, head

@@ -220,18 +220,32 @@ class DomainBlocks:
 
     def __init__(self, domains: Iterable[str] = ()) -> None:
         self._domains: frozenset[str] = frozenset()
+        # Bumped by every change made here, so that a reload which read the database
+        # before such a change cannot undo it when it lands after it.
+        self.version = 0
         self.replace(domains)
 
-    def replace(self, domains: Iterable[str]) -> None:
+    def replace(self, domains: Iterable[str], *, read_at: int | None = None) -> bool:
+        """Take the list read from the database; False (ignored) if it is stale.
+
+        ``read_at`` is the ``version`` seen before the read: a change made here
+        since then is newer than what was read (and it notified the reloads
+        that will bring it back from the database).
+        """
+        if read_at is not None and read_at != self.version:
+            return False
         self._domains = frozenset(d for d in map(normalize_domain, domains) if d)
+        return True
 
     def add(self, domain: str) -> None:
         host = normalize_domain(domain)
         if host:
             self._domains = self._domains | {host}
+            self.version += 1
 
     def remove(self, domain: str) -> None:
         self._domains = self._domains - {normalize_domain(domain)}
+        self.version += 1
 
     def is_blocked(self, host: str) -> bool:
         if not self._domains:

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 USERNAME_RE = re.compile(r"^[a-z0-9_]+([.-]+[a-z0-9_]+)*$", re.IGNORECASE)
 
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
+FALSE_WORDS = frozenset({"0", "false", "no", "off"})
 LOG_FORMATS = ("text", "json")
 
 
@@ -131,7 +132,12 @@ def _convert(name: str, kind: type, raw: object) -> object:
     if kind is bool:
         if isinstance(raw, bool):
             return raw
-        return str(raw).strip().lower() in TRUE_WORDS
+        word = str(raw).strip().lower()
+        if word not in TRUE_WORDS | FALSE_WORDS:
+            raise SettingsError(
+                name, f"{raw!r} is neither on (1, true, yes, on) nor off (0, false, no, off)"
+            )
+        return word in TRUE_WORDS
     try:
         return kind(raw)
     except (TypeError, ValueError) as exc:

@@ -15,6 +15,8 @@ from typing import Any
 from federation.jsonld import build_context
 
 VF_NAMESPACE = "https://w3id.org/valueflows/ont/vf#"
+# Units and amounts are OM 2.0 terms, as in FEP-0837 and Fedify's ``Measure``.
+OM2_NAMESPACE = "http://www.ontology-of-units-of-measure.org/resource/om-2/"
 # coopfed's own terms live in one project namespace, the same on every node.
 COOP_NAMESPACE = "https://w3id.org/coopfed/ns#"
 # Resource kinds named by a word ("flour") share one IRI space, so that an
@@ -95,8 +97,6 @@ VF_TERMS = (
     "effortQuantity",
     "availableQuantity",
     "minimumQuantity",
-    "hasUnit",
-    "hasNumericalValue",
     "hasEnd",
     "due",
     "finished",
@@ -108,13 +108,20 @@ VF_TERMS = (
     "receiver",
     "hasPointInTime",
 )
+OM2_TERMS = ("hasUnit", "hasNumericalValue")
+# Terms whose value names another resource: coerced to an IRI (``@type: @id``), as
+# Fedify's generated context does; a plain term would expand the IRI to a literal.
+IRI_TERMS = frozenset({"resourceConformsTo", "satisfies", "fulfills", "provider", "receiver"})
 COOP_TERMS = ("proposalKind", "pledgedQuantity", "receivedQuantity", "agreementStatus")
 
 
 def coop_terms() -> dict[str, Any]:
-    """Inline definitions of the ValueFlows and coopfed terms."""
-    terms: dict[str, Any] = {"vf": VF_NAMESPACE, "coop": COOP_NAMESPACE}
-    terms.update({t: f"vf:{t}" for t in VF_TERMS})
+    """Inline definitions of the ValueFlows, OM 2.0 and coopfed terms (compact keys
+    unchanged: readers of compact JSON such as Mitra see the same keys)."""
+    terms: dict[str, Any] = {"vf": VF_NAMESPACE, "om2": OM2_NAMESPACE, "coop": COOP_NAMESPACE}
+    for t in VF_TERMS:
+        terms[t] = {"@id": f"vf:{t}", "@type": "@id"} if t in IRI_TERMS else f"vf:{t}"
+    terms.update({t: f"om2:{t}" for t in OM2_TERMS})
     terms.update({t: f"coop:{t}" for t in COOP_TERMS})
     return terms
 

@@ -24,6 +24,7 @@ from federation.jsonld import (
     same_host,
     visibility_of,
 )
+from federation.shapes import normalise
 from federation.store import InboxActivity
 from inbox.errors import Refused
 from inbox.handling import Outcome, Subject, applied, ignored
@@ -56,9 +57,11 @@ async def _object_of(node: NodeContext, item: InboxActivity) -> dict[str, Any]:
     if not same_host(object_id, item.actor):
         raise Refused("the object is on another host than its actor")
     try:
-        return await node.client.fetch_json(object_id, signer=await node.instance_signer())
+        fetched = await node.client.fetch_json(object_id, signer=await node.instance_signer())
     except FetchError as exc:
         raise Refused(f"the object could not be fetched: {exc}") from exc
+    normalised: dict[str, Any] = normalise(fetched)
+    return normalised
 
 
 def _check_owned(obj: dict[str, Any], actor: str) -> str:

@@ -14,6 +14,7 @@ an error outcome so that no input can crash or wedge a worker.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from urllib.parse import urlsplit
 
 from actors.remote import InvalidActor
@@ -21,6 +22,7 @@ from federation.client import FetchError
 from federation.context import NodeContext
 from federation.jobs import FailJob, JobHandler, RetryJob
 from federation.jsonld import first_type, get_id, has_type
+from federation.shapes import normalise
 from federation.store import InboxActivity, Job
 from inbox import content, follow, market
 from inbox.errors import Refused
@@ -112,6 +114,9 @@ def route(activity_type: str, subject: Subject) -> Handler | None:
 
 
 async def process_activity(node: NodeContext, item: InboxActivity) -> Outcome:
+    # The one boundary: routing and handlers read every incoming shape as one
+    # (federation/shapes.py).
+    item = replace(item, body=normalise(item.body))
     try:
         subject = await subject_of(node, item)
         handler = route(item.type, subject)

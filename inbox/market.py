@@ -19,6 +19,7 @@ from federation.context import NodeContext
 from federation.exchange import IllegalTransition, next_state
 from federation.jobs import JobHandler
 from federation.jsonld import get_id, has_type, parse_time, same_host
+from federation.shapes import as_iri, normalise
 from federation.store import Exchange, InboxActivity, Job, LocalActor
 from federation.vocab import read_measure
 from inbox import content
@@ -160,17 +161,23 @@ async def backfill_proposals(node: NodeContext, actor_uri: str) -> str:
         if not outbox_url or not same_host(outbox_url, actor_uri):
             return "no outbox to read"
         signer = await node.instance_signer()
-        collection = await node.client.fetch_json(outbox_url, signer=signer)
-        page: Any = collection.get("first")
+        collection = normalise(await node.client.fetch_json(outbox_url, signer=signer))
+        # The first page, or the collection itself when it holds its items inline.
+        page: Any = collection.get("first", collection)
+        if isinstance(page, dict) and "orderedItems" not in page and "items" not in page:
+            page = as_iri(page)  # a Link to the first page, not the page
         if isinstance(page, str) and same_host(page, actor_uri):
-            page = await node.client.fetch_json(page, signer=signer)
-        items = page.get("orderedItems") if isinstance(page, dict) else None
+            page = normalise(await node.client.fetch_json(page, signer=signer))
+        items = None
+        if isinstance(page, dict):
+            items = page["orderedItems"] if "orderedItems" in page else page.get("items")
     except (FetchError, InvalidActor) as exc:
         return f"outbox not read ({exc})"
     if not isinstance(items, list):
         return "outbox not read (no items)"
     fetched = 0
     for activity in reversed(items[:BACKFILL_ITEMS]):  # oldest first: Create before Update
+        activity = normalise(activity)
         if not isinstance(activity, dict) or get_id(activity.get("actor")) != actor_uri:
             continue
         inner = activity.get("object")

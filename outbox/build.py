@@ -161,6 +161,23 @@ def build_update(
     }
 
 
+def build_actor_update(
+    *, activity_id: str, actor_document: dict[str, Any], followers: str, updated: datetime
+) -> dict[str, Any]:
+    """Update of our own actor, as Mastodon sends it: public, to the followers."""
+    embedded = {k: v for k, v in actor_document.items() if k != "@context"}
+    embedded["updated"] = isoformat_precise(updated)
+    return {
+        "@context": actor_document.get("@context") or build_context(),
+        "id": activity_id,
+        "type": "Update",
+        "actor": actor_document["id"],
+        "to": [AS_PUBLIC],
+        "cc": [followers],
+        "object": embedded,
+    }
+
+
 def build_delete(
     *, activity_id: str, actor: str, object_id: str, to: list[str], cc: list[str]
 ) -> dict[str, Any]:

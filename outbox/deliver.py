@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 import orjson
 
-from federation.client import FetchError
+from federation.client import ANSWER_HEAD, FetchError
 from federation.context import NodeContext
 from federation.jobs import FailJob, JobHandler, RetryJob
 from federation.store import Job, LocalActor
@@ -83,12 +83,16 @@ def make_deliver_handler(node: NodeContext) -> JobHandler:
         actor = await sender(str(job.payload["actor"]))
         if actor is None:
             raise FailJob("the sending actor no longer exists")
+        activity_id = str(job.payload["activity_id"])
         try:
             result = await node.client.post_activity(inbox, body, signer=node.signer_for(actor))
         except FetchError as exc:
             if not exc.temporary and exc.reason in ("blocked_address", "blocked_domain"):
                 node.metrics.count_delivery("blocked")
                 raise FailJob(str(exc)) from exc
+            await node.store.record_delivery_refusal(
+                host, inbox=inbox, activity_id=activity_id, status=exc.status, answer=str(exc)
+            )
             await _host_failed(node, host)
             node.metrics.count_delivery("retry")
             raise RetryJob(str(exc)) from exc
@@ -97,7 +101,13 @@ def make_deliver_handler(node: NodeContext) -> JobHandler:
         if outcome == "delivered":
             log.debug("delivered %s to %s: %d", job.payload["activity_id"], inbox, result.status)
             await node.store.revive_host(host)
+            await node.store.clear_delivery_refusal(host)
             return
+        answer = result.answer[:ANSWER_HEAD].decode("utf-8", errors="replace")
+        log.info("%s refused %s: %d %r", inbox, activity_id, result.status, answer)
+        await node.store.record_delivery_refusal(
+            host, inbox=inbox, activity_id=activity_id, status=result.status, answer=answer
+        )
         if outcome == "permanent":
             raise FailJob(f"{inbox} answered {result.status}")
         await _host_failed(node, host)

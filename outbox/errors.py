@@ -19,6 +19,17 @@ from types import MappingProxyType
 class ActionError(Exception):
     """An action that cannot be done: ``reason`` for machines, ``detail`` for people."""
 
+    # What was asked is already so: a repeated command has nothing left to do.
+    ALREADY_DONE = frozenset(
+        {
+            "already_following",
+            "already_requested",
+            "not_following",
+            "already_accepted",
+            "no_request",
+        }
+    )
+
     def __init__(self, reason: str, detail: str) -> None:
         super().__init__(detail)
         self.reason = reason

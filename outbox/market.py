@@ -299,7 +299,13 @@ async def respond(
 ) -> Exchange:
     """Answer a peer's offer, need or solidarity request with Offer(Agreement)."""
     proposal = await node.store.get_proposal(proposal_uri)
-    if proposal is None or proposal.local:
+    if proposal is not None and proposal.local:
+        raise ActionError(
+            "own_proposal",
+            f"{proposal_uri} is our own proposal: peers answer it, and we see their "
+            "answers in `coopfed exchanges`",
+        )
+    if proposal is None:
         raise ActionError(
             "unknown_proposal",
             f"{proposal_uri} is not a peer's proposal we know: follow its coop first "

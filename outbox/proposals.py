@@ -116,7 +116,10 @@ def validate_spec(raw: dict[str, Any], *, now: datetime) -> ProposalSpec:
     if unit not in UNITS:
         raise InvalidInput("unit", f"unknown unit {unit!r}; known: {', '.join(sorted(UNITS))}")
     quantity = number("quantity", raw.get("quantity"))
-    price = number("price", raw.get("price"))
+    price_raw = raw.get("price")
+    if isinstance(price_raw, str) and price_raw.strip().lower() == "negotiable":
+        price_raw = None  # no price: the reciprocal is open to negotiation
+    price = number("price", price_raw)
     currency = raw.get("currency")
     if currency is not None and (
         not isinstance(currency, str) or not re.fullmatch(r"[A-Za-z]{3}", currency)

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from actors.local import text_to_html
+from actors.local import build_actor, text_to_html
 from actors.remote import InvalidActor, fetch_actor
 from actors.webfinger import WebfingerError, resolve_handle
 from federation.client import FetchError
@@ -22,13 +22,25 @@ from outbox import build
 from outbox.errors import ActionError
 from outbox.fanout import send_activity
 
+PRIVATE_HINT = (
+    "; this node does not contact loopback or private addresses "
+    "(for a local test network, start it with --allow-private-addresses)"
+)
+
+
+def _failure(text: str, exc: Exception) -> str:
+    """What went wrong, with the way out when the address guard refused the target."""
+    return text + (PRIVATE_HINT if "blocked_address" in str(exc) else "")
+
 
 async def _resolve(node: NodeContext, handle_or_url: str) -> str:
     """The actor URL of ``user@host`` or a URL; ActionError when WebFinger finds nobody."""
     try:
         return await resolve_handle(node, handle_or_url)
     except WebfingerError as exc:
-        raise ActionError("unknown_actor", f"cannot find {handle_or_url}: {exc.reason}") from exc
+        raise ActionError(
+            "unknown_actor", _failure(f"cannot find {handle_or_url}: {exc.reason}", exc)
+        ) from exc
 
 
 def _follow_document(follow: Follow, actor_url: str, target: str) -> dict[str, Any]:
@@ -46,9 +58,17 @@ async def follow(node: NodeContext, actor: LocalActor, handle_or_url: str) -> Fo
     try:
         target = await fetch_actor(node, target_url, refresh=True)
     except (FetchError, InvalidActor) as exc:
-        raise ActionError("unreachable_actor", f"cannot fetch {target_url}: {exc}") from exc
+        raise ActionError(
+            "unreachable_actor", _failure(f"cannot fetch {target_url}: {exc}", exc)
+        ) from exc
     existing = await node.store.get_follow(actor.id, target.uri, "outbound")
-    activity_id = existing.activity_id if existing else node.urls.activity(node.new_token())
+    if existing is not None and existing.state == "accepted":
+        raise ActionError("already_following", f"we already follow {target.handle}")
+    if existing is not None:
+        raise ActionError(
+            "already_requested", f"we already asked to follow {target.handle}; waiting for them"
+        )
+    activity_id = node.urls.activity(node.new_token())
     record = await node.store.upsert_follow(
         local_actor_id=actor.id,
         remote_actor=target.uri,
@@ -239,6 +259,18 @@ async def update_object(
     )
     if outcome not in ("created", "updated"):
         raise ActionError("not_updatable", f"{obj['id']} cannot be updated ({outcome})")
+    await send_activity(node, actor, update)
+    return update
+
+
+async def update_profile(node: NodeContext, actor: LocalActor) -> dict[str, Any]:
+    """Send the actor's current document to its followers (one Update for any changes)."""
+    update = build.build_actor_update(
+        activity_id=node.urls.activity(node.new_token()),
+        actor_document=build_actor(actor, node.urls),
+        followers=node.urls.followers(actor.username),
+        updated=node.clock(),
+    )
     await send_activity(node, actor, update)
     return update
 

@@ -28,6 +28,7 @@ from federation.jsonld import (
     has_type,
     visibility_of,
 )
+from federation.shapes import normalise
 from federation.store import Exchange, LocalActor
 from outbox import market, publish
 from outbox.c2s import (
@@ -142,7 +143,8 @@ async def handle_outbox_post(request: web.Request) -> web.Response:
         raise ApiError(404, "no such actor", reason="not_found")
     if owner.id != actor.id:
         raise ApiError(403, "this token belongs to another actor", reason="forbidden")
-    document = await read_json(request)
+    # A client's activity crosses the same shape boundary as a peer's.
+    document = normalise(await read_json(request))
     claimed = get_id(document.get("actor"))
     if claimed is not None and claimed != node.urls.actor(actor.username):
         raise ApiError(403, "the activity's actor is not this outbox's owner", reason="forbidden")

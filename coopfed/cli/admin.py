@@ -13,13 +13,33 @@ from collections.abc import Callable
 from typing import Any
 
 from admin.auth import set_password
-from coopfed.cli.base import command, print_json, run_async
+from coopfed.cli.base import command, print_json, read_new_password, run_async
 from federation.context import NodeContext
 from federation.credentials import check_new_password
 from federation.settings import Settings
 from outbox import market, publish
 
 Adder = Callable[..., argparse.ArgumentParser]
+
+
+async def _failing_hosts(node: NodeContext) -> list[dict[str, Any]]:
+    """Hosts whose deliveries fail, each with the last refusal's status and answer."""
+    hosts: dict[str, dict[str, Any]] = {
+        h.host: {"host": h.host, "failure_days": h.failure_days, "unavailable": h.unavailable}
+        for h in await node.store.list_failing_hosts()
+    }
+    for refusal in await node.store.delivery_failures():
+        entry = hosts.setdefault(
+            refusal.host, {"host": refusal.host, "failure_days": 0, "unavailable": False}
+        )
+        entry["last_refusal"] = {
+            "status": refusal.status,
+            "answer": refusal.answer,
+            "inbox": refusal.inbox,
+            "activity": refusal.activity_id,
+            "at": refusal.at.isoformat(timespec="seconds"),
+        }
+    return list(hosts.values())
 
 
 async def status(node: NodeContext, args: argparse.Namespace) -> int:
@@ -36,10 +56,7 @@ async def status(node: NodeContext, args: argparse.Namespace) -> int:
         "known_remote_actors": counts["remote_actors"],
         "queue": await node.store.queue_depth(),
         "failed_jobs": await node.store.count_failed_jobs(),
-        "failing_hosts": [
-            {"host": h.host, "failure_days": h.failure_days, "unavailable": h.unavailable}
-            for h in await node.store.list_failing_hosts()
-        ],
+        "failing_hosts": await _failing_hosts(node),
         "blocked_domains": await node.store.list_domain_blocks(),
     }
     if args.json:
@@ -128,22 +145,10 @@ async def unblock(node: NodeContext, args: argparse.Namespace) -> int:
     return 0
 
 
-def read_new_password(from_stdin: bool) -> str:
-    """The new admin password: one line of stdin, or typed twice at a prompt."""
-    import getpass
-
-    if from_stdin:
-        return sys.stdin.readline().rstrip("\r\n")
-    first = getpass.getpass("New admin password: ")
-    if getpass.getpass("Repeat it: ") != first:
-        raise ValueError("the two passwords differ")
-    return first
-
-
 def password(args: argparse.Namespace, settings: Settings) -> int:
     """`coopfed password`: set the password of the admin pages (/admin)."""
     try:
-        secret = read_new_password(args.stdin)
+        secret = read_new_password(args.password_stdin, "the admin pages")
     except (ValueError, EOFError, KeyboardInterrupt) as exc:
         print(f"coopfed: {exc or 'no password given'}", file=sys.stderr)
         return 1
@@ -240,7 +245,13 @@ def add_commands(add: Adder) -> None:
     p = add("unblock", command(unblock), "lift a domain block")
     p.add_argument("domain", metavar="DOMAIN")
     p = add("password", password, "set the password of the admin pages (/admin)")
-    p.add_argument("--stdin", action="store_true", help="read it from one line of stdin")
+    p.add_argument(
+        "--password-stdin",
+        "--stdin",
+        dest="password_stdin",
+        action="store_true",
+        help="read it from one line of standard input",
+    )
     p = add("blocks", command(blocks), "list blocked domains")
     p.add_argument("--json", action="store_true", help="print JSON")
     p = add("post", command(post), "publish a post (a Note) to the coop's followers")

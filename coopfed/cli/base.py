@@ -1,15 +1,18 @@
-"""What every ``coopfed`` command shares: the settings flags, the node it acts on
-and how it prints.
+"""What every ``coopfed`` command shares: the settings flags, the node it acts on,
+how it asks for a password and how it prints.
 
 A command that acts on a node opens the node's state with ``run_async`` (its
 database attached or started for the command's duration) and prints JSON with
-``print_json``.
+``print_json``; ``command`` turns a refused action into one line and exit 1.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
+import os
+import socket
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
@@ -18,7 +21,7 @@ import orjson
 
 from coopfed.app import open_node
 from coopfed.database import database_for
-from coopfed.state_file import IDENTITY_FILE, load_identity
+from coopfed.state_file import IDENTITY_FILE, REMEMBERED, load_identity
 from federation.context import NodeContext
 from federation.settings import ENV_NAMES, Settings, load_settings
 from outbox.errors import ActionError, InvalidInput
@@ -62,25 +65,80 @@ def add_settings(parser: argparse.ArgumentParser, names: Sequence[str]) -> None:
         help_text = f"{FLAG_HELP.get(name, name)} [env {var}]"
         if kind is bool:
             parser.add_argument(
-                flag, dest=name, action="store_const", const=True, default=None, help=help_text
+                flag,
+                dest=name,
+                action=argparse.BooleanOptionalAction,
+                default=None,
+                help=help_text,
             )
         else:
             parser.add_argument(flag, dest=name, default=None, metavar=name.upper(), help=help_text)
 
 
 def resolve_settings(args: argparse.Namespace, *, for_run: bool) -> Settings:
+    """Flags over environment over what the data directory remembers over defaults.
+
+    Other commands act on the node that runs in this data directory, so they
+    take all of its saved identity; ``run`` and ``init`` take the remembered
+    handle, origin and address unless a flag or a variable gives them.
+    """
     flags = {name: getattr(args, name, None) for name in ENV_NAMES}
     settings = load_settings(flags)
-    if for_run:
-        return settings
-    # Other commands act on the node that runs in this data directory.
     saved = load_identity(settings.data_dir)
-    if saved:
-        explicit = {k for k, v in flags.items() if v is not None}
-        settings = settings.with_overrides(
-            **{k: v for k, v in saved.items() if k not in explicit and k in ENV_NAMES}
+    if not saved:
+        return settings
+    given = {k for k, v in flags.items() if v is not None}
+    given |= {k for k, (var, _) in ENV_NAMES.items() if os.environ.get(var)}
+    names = REMEMBERED if for_run else tuple(saved)
+    remembered = {k: saved[k] for k in names if k in saved and k not in given and k in ENV_NAMES}
+    return settings.with_overrides(**remembered)
+
+
+def check_identity(settings: Settings) -> None:
+    """Refuse a start that would give an existing coop another handle or address."""
+    saved = load_identity(settings.data_dir)
+    if saved.get("username") not in (None, settings.username):
+        raise StartRefused(
+            f"data dir {settings.data_dir} belongs to the coop @{saved['username']}; "
+            f"it cannot become @{settings.username} (a coop's handle never changes: "
+            "peers know it by its URL). Start without --username, or use another --data-dir"
         )
-    return settings
+    before = Settings(
+        host=saved.get("host", settings.host),
+        port=int(saved.get("port", settings.port)),
+        origin=saved.get("origin", settings.origin),
+        username=settings.username,
+    ).base_url
+    if saved and before != settings.base_url:
+        raise StartRefused(
+            f"data dir {settings.data_dir} belongs to the coop at {before}; it cannot move "
+            f"to {settings.base_url} (its actor URLs would change under its followers). "
+            f"Start it at {before}, or give --origin {before} to serve it from another port"
+        )
+
+
+class StartRefused(Exception):
+    """The node cannot start as asked; the message says why and what to do."""
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Fail before anything is created when the address is taken."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise StartRefused(f"cannot listen on {host}: {exc.strerror}") from exc
+    for family, _, _, _, address in infos[:1]:
+        try:
+            with socket.socket(family, socket.SOCK_STREAM) as sock:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                sock.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise StartRefused(
+                    f"port {port} on {host} is in use (another node or program); "
+                    "choose another with --port"
+                ) from exc
+            raise StartRefused(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
 
 
 # Commands that create a node's data rather than act on an existing node.
@@ -100,15 +158,38 @@ def has_node(settings: Settings) -> bool:
     return bool(settings.database_url) or (settings.data_dir / IDENTITY_FILE).exists()
 
 
-def run_async(settings: Settings, action: Callable[[Any], Awaitable[int]]) -> int:
+def run_async(
+    settings: Settings, action: Callable[[Any], Awaitable[int]], *, apply_profile: bool = False
+) -> int:
     """Open the node's state (attaching to its database) and run ``action`` with it."""
 
     async def main(dsn: str) -> int:
-        async with open_node(settings, dsn, pool_size=2) as node:
+        async with open_node(settings, dsn, pool_size=2, apply_profile=apply_profile) as node:
             return await action(node)
 
     with database_for(settings) as dsn:
         return asyncio.run(main(dsn))
+
+
+def read_new_password(from_stdin: bool, whose: str) -> str:
+    """A new password: one line of stdin, or typed twice at the terminal.
+
+    Without a terminal and without ``--password-stdin`` there is nobody to ask:
+    refuse rather than read whatever the pipe holds.
+    """
+    import getpass
+
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    if not sys.stdin.isatty():
+        raise ValueError(
+            "no terminal to ask for the password: give it on standard input "
+            "with --password-stdin (echo 'secret' | coopfed ... --password-stdin)"
+        )
+    first = getpass.getpass(f"New password for {whose}: ")
+    if getpass.getpass("Repeat it: ") != first:
+        raise ValueError("the two passwords differ")
+    return first
 
 
 def print_json(data: Any) -> None:
@@ -126,6 +207,9 @@ def command(action: Action) -> Command:
                 print(f"coopfed: invalid {exc.field}: {exc.message}", file=sys.stderr)
                 return 1
             except ActionError as exc:
+                if exc.reason in ActionError.ALREADY_DONE:
+                    print(f"{exc.detail}: nothing to do")
+                    return 0
                 print(f"coopfed: {exc.detail}", file=sys.stderr)
                 return 1
 

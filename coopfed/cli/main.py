@@ -9,13 +9,16 @@ there, attach to its database and queue work that the node's workers send.
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
+import traceback
 from collections.abc import Sequence
 
 from coopfed.cli import admin, data, market, member, node
 from coopfed.cli.base import (
     NODE_FLAGS,
     Command,
+    StartRefused,
     add_settings,
     has_node,
     needs_a_node,
@@ -23,7 +26,11 @@ from coopfed.cli.base import (
 )
 from coopfed.embedded_pg import PostgresNotFound, PostgresStartError
 from coopfed.logs import configure_logging
+from coopfed.state_file import NodeAlreadyRunning
 from federation.settings import ENV_NAMES, SettingsError
+
+# Our own exceptions carry a sentence for the admin; others are named by their kind.
+PACKAGES = ("coopfed", "federation", "actors", "inbox", "outbox", "admin", "clientapi")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -87,5 +94,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PostgresStartError as exc:
         print(f"coopfed: PostgreSQL did not start: {exc}", file=sys.stderr)
         return 3
+    except (StartRefused, NodeAlreadyRunning) as exc:
+        print(f"coopfed: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # anything else: one line, the traceback with -v
+        return report_failure(exc, verbose=args.verbose)
+
+
+def report_failure(exc: BaseException, *, verbose: bool) -> int:
+    """Print one clear line for an error (and the traceback with ``-v``); exit code 1."""
+    if verbose:
+        traceback.print_exception(exc)
+    print(f"coopfed: {describe(exc)}", file=sys.stderr)
+    if not verbose:
+        print("coopfed: (run with -v to see the traceback)", file=sys.stderr)
+    return 1
+
+
+def describe(exc: BaseException) -> str:
+    """A sentence for an admin: known failures say what to do, others name their kind."""
+    if isinstance(exc, OSError) and exc.errno == errno.EADDRINUSE:
+        return "the port is in use (another node or program); choose another with --port"
+    text = str(exc).strip()
+    kind = type(exc).__name__
+    if type(exc).__module__.split(".")[0] in PACKAGES:
+        return text or kind
+    return f"{kind}: {text}" if text else kind

@@ -2,7 +2,7 @@
 
 - ``coopfed member add USERNAME [--name NAME]`` creates ``@USERNAME@domain``
   (a Person with its own key) and asks for its password twice (or reads one
-  line from standard input with ``--password-stdin``, or when it is no terminal).
+  line from standard input with ``--password-stdin``).
 - ``coopfed member password USERNAME`` sets a new password; the member's apps
   must log in again.
 - ``coopfed member list [--json]``.
@@ -11,12 +11,11 @@
 from __future__ import annotations
 
 import argparse
-import getpass
 import sys
 from collections.abc import Callable
 from typing import Any
 
-from coopfed.cli.base import FLAG_HELP, NODE_FLAGS, print_json, run_async
+from coopfed.cli.base import FLAG_HELP, NODE_FLAGS, print_json, read_new_password, run_async
 from federation.context import NodeContext
 from federation.settings import ENV_NAMES, Settings
 from outbox.errors import ActionError
@@ -25,19 +24,16 @@ from outbox.members import create_member, get_member, set_member_password
 Adder = Callable[..., argparse.ArgumentParser]
 
 
-def read_password(args: argparse.Namespace) -> str | None:
-    """The new password: one stdin line, or typed twice at a terminal; None if they differ."""
-    if args.password_stdin or not sys.stdin.isatty():
-        return sys.stdin.readline().rstrip("\r\n")
-    first = getpass.getpass("password for the member: ")
-    again = getpass.getpass("the same password again: ")
-    return first if first == again else None
-
-
 def _run(args: argparse.Namespace, settings: Settings) -> int:
-    password = read_password(args) if args.action in ("add", "password") else ""
-    if password is None:
-        print("coopfed: the two passwords differ", file=sys.stderr)
+
+    try:
+        password = (
+            read_new_password(args.password_stdin, f"@{args.member}")
+            if args.action in ("add", "password")
+            else ""
+        )
+    except (ValueError, EOFError) as exc:
+        print(f"coopfed: {exc}", file=sys.stderr)
         return 1
 
     async def with_node(node: Any) -> int:

@@ -9,9 +9,9 @@ from typing import Any
 from aiohttp import web
 
 from coopfed.app import create_app, make_runner
-from coopfed.cli.base import run_async
+from coopfed.cli.base import check_identity, check_port_free, run_async
 from coopfed.database import database_for
-from coopfed.state_file import save_identity
+from coopfed.state_file import IDENTITY_FILE, hold_data_dir, save_identity
 from federation.settings import Settings
 from federation.store import applied_versions, apply_migrations, create_pool
 
@@ -22,8 +22,11 @@ def cmd_init(args: argparse.Namespace, settings: Settings) -> int:
         print(f"@{coop.username}@{node.urls.domain} is ready: {node.urls.actor(coop.username)}")
         return 0
 
+    with hold_data_dir(settings.data_dir, settings.base_url):
+        check_identity(settings)
+        code = run_async(settings, action, apply_profile=True)
     save_identity(settings)
-    return run_async(settings, action)
+    return code
 
 
 def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
@@ -43,21 +46,41 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     _install_uvloop()
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    save_identity(settings)
+    if not settings.data_dir.exists():  # create nothing before the port is known to be free
+        check_port_free(settings.host, settings.port)
+    first_start = not (settings.data_dir / IDENTITY_FILE).exists()
     where = "DATABASE_URL" if settings.database_url else f"{settings.data_dir / 'postgres'}"
-    with database_for(settings) as dsn:
-        app = create_app(settings, dsn=dsn)
+    with hold_data_dir(settings.data_dir, settings.base_url):
+        check_identity(settings)
+        check_port_free(settings.host, settings.port)
+        with database_for(settings) as dsn:
+            app = create_app(settings, dsn=dsn)
 
-        def announce(_: str) -> None:
-            print(
-                f"coopfed: @{settings.username}@{settings.domain} is up at {settings.base_url} "
-                f"(database: {where}); Ctrl-C stops it",
-                flush=True,
+            def announce(_: str) -> None:
+                # Only now has the start succeeded: remember who this node is.
+                save_identity(settings)
+                print(
+                    f"coopfed: @{settings.username}@{settings.domain} is up at {settings.base_url} "
+                    f"(database: {where}); Ctrl-C stops it",
+                    flush=True,
+                )
+                if first_start:
+                    print(first_start_hint(settings), flush=True)
+
+            web.run_app(
+                app, host=settings.host, port=settings.port, print=announce, access_log=None
             )
-
-        web.run_app(app, host=settings.host, port=settings.port, print=announce, access_log=None)
     return 0
+
+
+def first_start_hint(settings: Settings) -> str:
+    data = f" --data-dir {settings.data_dir}" if settings.data_dir != Settings().data_dir else ""
+    return (
+        f"  public page: {settings.base_url}/\n"
+        f"  admin pages: {settings.base_url}/admin\n"
+        f"  set the admin password in another terminal: coopfed password{data}\n"
+        f"    (from a checkout: python3 dev.py coopfed password{data})"
+    )
 
 
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:

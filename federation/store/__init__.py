@@ -19,6 +19,7 @@ from federation.store.operations import OperationsQueries
 from federation.store.pool import applied_versions, apply_migrations, create_pool, list_migrations
 from federation.store.queue import NOTIFY_CHANNEL, QueueQueries
 from federation.store.records import (
+    DeliveryRefusal,
     Exchange,
     Follow,
     HostHealth,
@@ -37,6 +38,7 @@ __all__ = [
     "NOTIFY_CHANNEL",
     "AdminSession",
     "ArchiveRefused",
+    "DeliveryRefusal",
     "Exchange",
     "Follow",
     "HostHealth",

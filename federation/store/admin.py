@@ -7,7 +7,7 @@ from datetime import date
 
 import asyncpg
 
-from federation.store.records import HostHealth
+from federation.store.records import DeliveryRefusal, HostHealth
 
 HOST_MEMORY_SECONDS = 30.0
 HOST_MEMORY_SIZE = 10_000
@@ -86,6 +86,47 @@ class AdminQueries:
         if seen is None or time.monotonic() - seen[0] > HOST_MEMORY_SECONDS:
             return UNKNOWN
         return seen[1]
+
+    async def record_delivery_refusal(
+        self, host: str, *, inbox: str, activity_id: str, status: int | None, answer: str
+    ) -> None:
+        """Keep why ``host`` refused a delivery (its last refusal only)."""
+        await self.pool.execute(
+            """INSERT INTO delivery_refusals (host, status, answer, inbox, activity_id, at)
+               VALUES ($1, $2, $3, $4, $5, now())
+               ON CONFLICT (host) DO UPDATE SET status = excluded.status,
+                   answer = excluded.answer, inbox = excluded.inbox,
+                   activity_id = excluded.activity_id, at = excluded.at""",
+            host,
+            status,
+            answer.replace("\x00", "\ufffd"),
+            inbox,
+            activity_id,
+        )
+        self._refusal_states()[host] = (time.monotonic(), True)
+
+    async def clear_delivery_refusal(self, host: str) -> None:
+        """A delivery succeeded: forget the host's last refusal (one DELETE per host and
+        HOST_MEMORY_SECONDS at most, not one per delivery)."""
+        seen = self._refusal_states().get(host)
+        if seen is not None and not seen[1] and time.monotonic() - seen[0] <= HOST_MEMORY_SECONDS:
+            return
+        await self.pool.execute("DELETE FROM delivery_refusals WHERE host = $1", host)
+        self._refusal_states()[host] = (time.monotonic(), False)
+
+    def _refusal_states(self) -> dict[str, tuple[float, bool]]:
+        states: dict[str, tuple[float, bool]] = self.__dict__.setdefault("_refusals", {})
+        if len(states) > HOST_MEMORY_SIZE:
+            states.clear()
+        return states
+
+    async def delivery_failures(self) -> list[DeliveryRefusal]:
+        """The last refused delivery of each host that has not accepted one since."""
+        rows = await self.pool.fetch(
+            """SELECT host, status, answer, inbox, activity_id, at
+               FROM delivery_refusals ORDER BY at DESC, host"""
+        )
+        return [DeliveryRefusal(**dict(r)) for r in rows]
 
     async def list_failing_hosts(self) -> list[HostHealth]:
         rows = await self.pool.fetch(

@@ -108,6 +108,18 @@ class HostHealth:
 
 
 @dataclass(frozen=True, slots=True)
+class DeliveryRefusal:
+    """The last delivery a host refused: its status (None: no answer) and why."""
+
+    host: str
+    status: int | None
+    answer: str
+    inbox: str
+    activity_id: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class Proposal:
     seq: int
     uri: str

@@ -26,6 +26,7 @@ OBJECT_COLUMNS = """o.seq, o.uri, o.local, o.type, o.attributed_to, o.in_reply_t
 # $V: the viewer's actor URL, $I: the viewer's local actor id (both may be NULL).
 VISIBLE = """(o.visibility IN ('public', 'unlisted') OR o.attributed_to = $V
     OR o.body -> 'tag' @> jsonb_build_array(jsonb_build_object('href', $V::text))
+    OR o.body -> 'tag' @> jsonb_build_object('href', $V::text)
     OR o.body -> 'to' @> to_jsonb($V::text) OR o.body -> 'cc' @> to_jsonb($V::text)
     OR (o.visibility = 'followers' AND EXISTS (
         SELECT 1 FROM follows f WHERE f.local_actor_id = $I AND f.remote_actor = o.attributed_to
@@ -34,8 +35,11 @@ VISIBLE = """(o.visibility IN ('public', 'unlisted') OR o.attributed_to = $V
 FOLLOWED = """(SELECT remote_actor FROM follows WHERE local_actor_id = $I
     AND direction = 'outbound' AND state = 'accepted')"""
 
-HAS_HASHTAG = """EXISTS (SELECT 1 FROM jsonb_array_elements(CASE WHEN jsonb_typeof(o.body -> 'tag')
-    = 'array' THEN o.body -> 'tag' ELSE '[]'::jsonb END) t
+# Stored bodies hold ``tag``/``to``/``cc`` as arrays (federation/shapes.py, migration 8);
+# the queries still read a single value, should one be there.
+HAS_HASHTAG = """EXISTS (SELECT 1 FROM jsonb_array_elements(CASE jsonb_typeof(o.body -> 'tag')
+    WHEN 'array' THEN o.body -> 'tag' WHEN 'object' THEN jsonb_build_array(o.body -> 'tag')
+    ELSE '[]'::jsonb END) t
     WHERE t ->> 'type' = 'Hashtag' AND lower(t ->> 'name') = lower($T))"""
 
 ACTIVE = """NOT EXISTS (SELECT 1 FROM outbox_activities u
@@ -61,6 +65,7 @@ NOTIFICATIONS = f"""
     FROM objects o
     WHERE o.deleted_at IS NULL AND o.attributed_to <> $2
       AND (o.body -> 'tag' @> jsonb_build_array(jsonb_build_object('href', $2::text))
+           OR o.body -> 'tag' @> jsonb_build_object('href', $2::text)
            OR (o.visibility IN ('public', 'unlisted')
                AND o.in_reply_to IN (SELECT p.uri FROM objects p WHERE p.attributed_to = $2)))
     UNION ALL

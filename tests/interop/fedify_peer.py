@@ -35,6 +35,8 @@ a package a system ``node`` >= 22 is used.  By hand::
 
     cd tests/interop/fedify && npm ci && node_modules/.bin/node peer.mjs --port 8123
 
+(peer.mjs imports market.mjs and record.mjs beside it: all are copied.)
+
 Any failure to install or start raises :class:`FedifyPeerError`: a missing
 peer is an error, not a skipped test.
 """
@@ -115,15 +117,17 @@ def ensure_fedify_installed() -> tuple[Path, Path]:
             if not marker.exists():
                 _npm_ci(workdir, package, lock)
                 marker.write_text(time.strftime("%Y-%m-%dT%H:%M:%S\n"))
-            # Copy peer.mjs beside its node_modules (ES modules resolve packages
-            # from the script's own directory), atomically: others may run it.
-            script = (FEDIFY_DIR / "peer.mjs").read_bytes()
-            target = workdir / "peer.mjs"
-            if not target.exists() or target.read_bytes() != script:
-                fd, tmp = tempfile.mkstemp(dir=workdir, suffix=".mjs")
-                with os.fdopen(fd, "wb") as f:
-                    f.write(script)
-                os.replace(tmp, target)
+            # Copy peer.mjs (and the modules it imports) beside its node_modules (ES
+            # modules resolve packages from the script's own directory), atomically:
+            # others may run it.
+            for source in sorted(FEDIFY_DIR.glob("*.mjs")):
+                script = source.read_bytes()
+                target = workdir / source.name
+                if not target.exists() or target.read_bytes() != script:
+                    fd, tmp = tempfile.mkstemp(dir=workdir, suffix=".mjs")
+                    with os.fdopen(fd, "wb") as f:
+                        f.write(script)
+                    os.replace(tmp, target)
         finally:
             fcntl.flock(lockfile, fcntl.LOCK_UN)
 
@@ -285,16 +289,44 @@ class FedifyPeer:
             "POST", "/control/unfollow", {"actor": actor_url, "immediate": immediate}
         )
 
-    async def post(self, content: str, *, immediate: bool = False) -> JSON:
-        """Send a public Create(Note) to the followers; returns {"note_id", "create_id", ...}."""
+    async def post(
+        self, content: str, *, immediate: bool = False, mention: str | None = None
+    ) -> JSON:
+        """Send a public Create(Note) to the followers; returns {"note_id", "create_id",
+        "json" (the Create as Fedify compacts it), ...}.  ``mention``: an actor URL the
+        note mentions with its one ``tag`` (which Fedify compacts to a single object)."""
+        body: JSON = {"content": content, "immediate": immediate}
+        if mention is not None:
+            body["mention"] = mention
+        return await self._request("POST", "/control/post", body)
+
+    async def propose(self, spec: JSON, *, immediate: bool = False) -> JSON:
+        """Send Create(Proposal) to the followers, built with Fedify's own FEP-0837
+        classes.  spec: {"purpose", "name", "content"?, "publishes": INTENT,
+        "reciprocal": INTENT?} with INTENT = {"action", "resourceConformsTo", "unit",
+        "amount"?}; returns {"proposal_id", "create_id", "json" (the Proposal as Fedify
+        compacts it), "followers"}."""
+        return await self._request("POST", "/control/propose", {**spec, "immediate": immediate})
+
+    async def offer(self, actor_url: str, spec: JSON, *, immediate: bool = True) -> JSON:
+        """Send Offer(Agreement) to an actor, built with Fedify's own Agreement,
+        Commitment and Measure classes.  spec: {"proposal": URL, "unit", "amount",
+        "reciprocal": {"unit", "amount"}?}; returns {"offer_id", "json"}."""
         return await self._request(
-            "POST", "/control/post", {"content": content, "immediate": immediate}
+            "POST", "/control/offer", {"actor": actor_url, **spec, "immediate": immediate}
         )
+
+    async def inbox_answers(self) -> list[JSON]:
+        """Every POST to one of its inboxes: [{"path", "status", "body", "at"}]."""
+        result: list[JSON] = await self._request("GET", "/control/inbox-answers")
+        return result
 
     async def received(self) -> list[JSON]:
         """Verified activities received, oldest first: dicts with type, id, actor,
         object_id, object_type, inbox ("peer" or "shared"), raw (the JSON as POSTed),
-        object (Fedify's reading of an embedded object) and request (method, path, headers)."""
+        object (Fedify's reading of an embedded object), market (Fedify's reading of a
+        Proposal or Agreement through its FEP-0837 classes) and request (method, path,
+        headers)."""
         result: list[JSON] = await self._request("GET", "/control/received")
         return result
 

@@ -127,6 +127,8 @@ class FakePeer:
         # Objects served as raw bytes: url -> (content type, body, delay in seconds).
         self.raw_objects: dict[str, tuple[str, bytes, float]] = {}
         self.inbox_status = 202
+        # The body of the inbox's answer (a refusal's reason, for instance).
+        self.inbox_answer = b""
         self.down = False
         # Seconds each inbox POST takes before it is answered (a slow receiver).
         self.inbox_delay = 0.0
@@ -279,7 +281,7 @@ class FakePeer:
             await asyncio.sleep(self.inbox_delay)
         if not verified:
             return web.json_response({"error": reason}, status=401)
-        return web.Response(status=self.inbox_status)
+        return web.Response(status=self.inbox_status, body=self.inbox_answer)
 
     async def _verify(self, request: web.Request, body: bytes) -> tuple[bool, str, str | None]:
         try:

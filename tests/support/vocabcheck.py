@@ -110,6 +110,13 @@ def _walk(value: Any, path: str) -> Iterator[tuple[str, str, Any]]:
             yield from _walk(inner, f"{path}[{index}]")
 
 
+def _iri_of(definition: Any) -> str:
+    """A term definition's IRI: the string itself, or an expanded map's ``@id``."""
+    if isinstance(definition, dict):
+        return str(definition.get("@id", ""))
+    return str(definition)
+
+
 def _types(value: Any) -> Iterable[str]:
     return [value] if isinstance(value, str) else [t for t in value if isinstance(t, str)]
 
@@ -134,7 +141,7 @@ def vocabulary_problems(activity: dict[str, Any]) -> list[str]:
     for path, key, value in _walk(activity, "$"):
         if key not in AS_TERMS and key not in inline:
             problems.append(f"{path}.{key} is not defined")
-        elif key not in AS_TERMS and str(inline[key]).startswith(("vf:", "coop:")):
+        elif key not in AS_TERMS and _iri_of(inline[key]).startswith(("vf:", "om2:", "coop:")):
             if key not in ours:
                 problems.append(f"{path}.{key} is not a term of federation.vocab")
         if key == "type":

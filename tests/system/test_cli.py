@@ -13,7 +13,6 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import tempfile
 import time
 from collections.abc import AsyncIterator
@@ -26,8 +25,7 @@ import pytest
 
 from coopfed.cli.main import build_parser
 from federation.store import list_migrations
-from tests.support.cli import COOPFED, cli_env, run_coopfed
-from tests.support.nodes import eventually
+from tests.support.cli import COOPFED, cli_env, free_port, pid_gone, run_coopfed, wait_healthy
 
 # Commands of issue 2 (run as processes), and a phrase each one's help must say.
 HELP_PHRASES = {
@@ -39,26 +37,6 @@ HELP_PHRASES = {
     "follow": "follow a coop or person",
     "followers": "list followers",
 }
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def pid_gone(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    stat = Path(f"/proc/{pid}/stat")
-    try:
-        return stat.read_text().split(") ")[-1].startswith("Z")  # a zombie serves nothing
-    except OSError:
-        return True
 
 
 # -- help ----------------------------------------------------------------------------
@@ -136,19 +114,7 @@ class CliNode:
                 stderr=asyncio.subprocess.STDOUT,
             )
 
-        async def healthy() -> bool:
-            assert self.proc is not None
-            if self.proc.returncode is not None:
-                raise AssertionError(f"coopfed run exited {self.proc.returncode}:\n{self.output()}")
-            try:
-                async with http.get(
-                    f"{self.base_url}/health", timeout=aiohttp.ClientTimeout(total=2)
-                ) as response:
-                    return response.status == 200
-            except (aiohttp.ClientError, TimeoutError):
-                return False
-
-        await eventually(healthy, timeout=60, interval=0.1, message="coopfed run to be healthy")
+        await wait_healthy(http, self.proc, self.base_url, self.output)
 
     async def stop(self) -> int:
         """SIGTERM, as systemd or docker stop sends it; the exit status."""

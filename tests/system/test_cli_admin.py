@@ -85,9 +85,10 @@ async def test_follow_post_status_and_delete(nodes: NodeFactory) -> None:
         assert (status["coop"], status["actor"]) == (f"@{b.handle}", b.actor_url)
         assert (status["followers"], status["pending_followers"], status["following"]) == (2, 0, 0)
         assert status["queue"] == {"deliver": 1}  # the retry to localhost
-        assert status["failing_hosts"] == [
-            {"host": "localhost", "failure_days": 1, "unavailable": False}
-        ]
+        (failing,) = status["failing_hosts"]
+        refusal = failing.pop("last_refusal")
+        assert failing == {"host": "localhost", "failure_days": 1, "unavailable": False}
+        assert (refusal["status"], refusal["answer"]) == (503, "")
         assert status["blocked_domains"] == []
 
         # When B's admin deletes the post, A keeps only a tombstone

@@ -51,14 +51,18 @@ async def test_member_add_list_and_password(node: RunningNode, http: aiohttp.Cli
     status, token = await login(http, node, "first pass 1")
     assert status == 200
     # A taken username and a short password are refused
-    code, _, err = await coopfed(node, "member", "add", "Alice", stdin="another pass\n")
+    code, _, err = await coopfed(
+        node, "member", "add", "Alice", "--password-stdin", stdin="another pass\n"
+    )
     assert (code, err.strip()) == (1, "coopfed: the username Alice is taken on this node")
     with pytest.raises(ActionError, match="at least 8 characters"):
         await create_member(node.ctx, "bob", "short")
     # And the member's --name never renames the coop
     assert (await node.ctx.coop_actor()).name == DEFAULT_NAME
     # When the admin sets a new password, her old token stops working
-    code, _, _ = await coopfed(node, "member", "password", "alice", stdin="second pass 2\n")
+    code, _, _ = await coopfed(
+        node, "member", "password", "alice", "--password-stdin", stdin="second pass 2\n"
+    )
     assert code == 0
     status, _, _ = await api(http, node, "GET", "/api/v1/accounts/verify_credentials", token)
     assert status == 401

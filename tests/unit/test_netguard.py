@@ -230,6 +230,19 @@ def test_domain_blocks_add_remove_replace() -> None:
     assert not blocks.is_blocked("a.example")
 
 
+def test_a_reload_read_before_a_block_cannot_undo_it() -> None:
+    # Given a reload that read the database's list (empty) just before the admin blocked
+    blocks = DomainBlocks()
+    read_at = blocks.version
+    blocks.add("spam.example")
+    # When that stale list lands / Then it is ignored, and the block holds
+    assert blocks.replace([], read_at=read_at) is False
+    assert blocks.is_blocked("spam.example")
+    # A list read after the change is taken
+    assert blocks.replace(["other.example"], read_at=blocks.version) is True
+    assert blocks.is_blocked("other.example") and not blocks.is_blocked("spam.example")
+
+
 def test_domain_blocks_idn_and_ip_literals() -> None:
     blocks = DomainBlocks(["bücher.example", "10.0.0.1", "[2001:DB8::0001]"])
     assert blocks.is_blocked("xn--bcher-kva.example")

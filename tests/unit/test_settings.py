@@ -31,8 +31,12 @@ RunSettings = Callable[..., Settings]
 
 
 @pytest.fixture
-def run_settings(monkeypatch: pytest.MonkeyPatch) -> RunSettings:
-    """What `coopfed run ARGV` would run with, in an environment of only ``environ``."""
+def run_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> RunSettings:
+    """What `coopfed run ARGV` would run with, in an environment of only ``environ``.
+
+    In an empty directory: a ./data left by `dev.py run` would be remembered.
+    """
+    monkeypatch.chdir(tmp_path)
 
     def resolve(argv: list[str], environ: dict[str, str] | None = None) -> Settings:
         for var, _ in ENV_NAMES.values():
@@ -76,6 +80,24 @@ def test_allow_private_addresses(run_settings: RunSettings) -> None:
         assert load_settings({}, environ=env).allow_private_addresses is False
     assert run_settings(["--allow-private-addresses"]).allow_private_addresses is True
     assert run_settings([]).allow_private_addresses is False
+
+
+def test_every_switch_can_be_turned_off(run_settings: RunSettings) -> None:
+    switches = [name for name, (_, kind) in ENV_NAMES.items() if kind is bool]
+    assert switches, "no on/off settings?"
+    for name in switches:
+        var, _ = ENV_NAMES[name]
+        flag = "--" + name.replace("_", "-")
+        on = {var: "1"}
+        # The variable turns it on; `--no-…` turns it off again; so do 0 and false
+        assert getattr(run_settings([], on), name) is True
+        assert getattr(run_settings([flag.replace("--", "--no-", 1)], on), name) is False
+        assert getattr(run_settings([flag], {var: "false"}), name) is True
+        for off in ("0", "false", "Off"):
+            assert getattr(load_settings({}, environ={var: off}), name) is False
+        # A typo is an error, not a silent "off"
+        with pytest.raises(SettingsError):
+            load_settings({}, environ={var: "ture"})
 
 
 def test_precedence_flags_over_env_over_defaults(run_settings: RunSettings) -> None:

@@ -11,8 +11,12 @@
 //   GET  /control/health
 //   POST /control/follow    {"actor": "<actor URL>"}       -> Follow
 //   POST /control/unfollow  {"actor": "<actor URL>"}       -> Undo(Follow)
-//   POST /control/post      {"content": "<p>hi</p>"}       -> Create(Note) to followers
-//   GET  /control/received  activities received, oldest first
+//   POST /control/post      {"content": "<p>hi</p>", "mention": URL?} -> Create(Note) to
+//                           followers (with "mention": one Mention tag, compacted to one object)
+//   POST /control/propose, /control/offer: FEP-0837, see market.mjs
+//   GET  /control/inbox-answers  every POST to an inbox and the status it answered
+//   GET  /control/received  activities received, oldest first (with "market": Fedify's
+//                           FEP-0837 reading of a proposal or agreement, see market.mjs)
 //   GET  /control/followers
 //   GET  /control/following (with each follow's state: pending/accepted/rejected)
 //   GET  /control/errors    failed outgoing deliveries (to debug a test)
@@ -49,14 +53,19 @@ import {
   Endpoints,
   Follow,
   isActor,
+  Mention,
   Note,
   Person,
+  Proposal,
   PUBLIC_COLLECTION,
   Reject,
   Undo,
 } from "@fedify/vocab";
 import { Temporal } from "@js-temporal/polyfill";
 import { configure, getTextFormatter } from "@logtape/logtape";
+
+import { marketControl } from "./market.mjs";
+import { describe } from "./record.mjs";
 
 const IDENTIFIER = "peer";
 
@@ -120,6 +129,8 @@ const following = new Map();
 const posts = new Map();
 /** failed outgoing deliveries */
 const deliveryErrors = [];
+/** every POST to an inbox: {at, path, status, body (the answer's first 500 bytes)} */
+const inboxAnswers = [];
 
 const now = () => new Date().toISOString();
 const href = (u) => (u == null ? null : u.href ?? String(u));
@@ -215,14 +226,21 @@ function buildFederation() {
 
   fed.setObjectDispatcher(Note, "/users/{identifier}/posts/{id}", (_ctx, values) => {
     if (values.identifier !== IDENTIFIER) return null;
-    return posts.get(values.id) ?? null;
+    const post = posts.get(values.id);
+    return post instanceof Note ? post : null;
+  });
+
+  fed.setObjectDispatcher(Proposal, "/users/{identifier}/proposals/{id}", (_ctx, values) => {
+    if (values.identifier !== IDENTIFIER) return null;
+    const post = posts.get(values.id);
+    return post instanceof Proposal ? post : null;
   });
 
   fed
     .setInboxListeners("/users/{identifier}/inbox", "/inbox")
     .setSharedKeyDispatcher((_ctx) => (signedFetch ? { identifier: IDENTIFIER } : null))
     .on(Follow, async (ctx, follow) => {
-      await record(ctx, follow);
+      received.push(await describe(ctx, follow));
       const target = ctx.parseUri(follow.objectId);
       if (follow.id == null || follow.actorId == null) return;
       if (target?.type !== "actor" || target.identifier !== IDENTIFIER) return;
@@ -246,15 +264,15 @@ function buildFederation() {
       );
     })
     .on(Accept, async (ctx, accept) => {
-      await record(ctx, accept);
+      received.push(await describe(ctx, accept));
       settleFollow(accept, "accepted");
     })
     .on(Reject, async (ctx, reject) => {
-      await record(ctx, reject);
+      received.push(await describe(ctx, reject));
       settleFollow(reject, "rejected");
     })
     .on(Undo, async (ctx, undo) => {
-      await record(ctx, undo);
+      received.push(await describe(ctx, undo));
       const actor = href(undo.actorId);
       const f = followers.get(actor);
       if (f == null) return;
@@ -276,7 +294,7 @@ function buildFederation() {
     })
     // Create, Update, Delete, Announce, Like and every other type.
     .on(Activity, async (ctx, activity) => {
-      await record(ctx, activity);
+      received.push(await describe(ctx, activity));
     })
     .onError((_ctx, error) => {
       console.error(`peer.mjs: inbox listener error: ${error?.stack ?? error}`);
@@ -302,46 +320,6 @@ function settleFollow(activity, state) {
   if (entry == null || entry.actor !== actor) return;
   entry.state = state;
   entry.settled_at = now();
-}
-
-async function record(ctx, activity) {
-  const raw = ctx.data?.rawBody;
-  let parsed = null;
-  try {
-    parsed = JSON.parse(raw);
-  } catch {
-    parsed = null;
-  }
-  let object = null;
-  try {
-    // Only what is embedded: never fetch while recording.
-    const o = activity.objectId == null ? null : await activity.getObject({
-      documentLoader: async (url) => {
-        throw new Error(`not fetching ${url} while recording`);
-      },
-    });
-    if (o != null) object = await o.toJsonLd({ format: "compact" });
-  } catch {
-    object = null;
-  }
-  received.push({
-    received_at: now(),
-    inbox: ctx.recipient == null ? "shared" : ctx.recipient,
-    type: activity.constructor.name,
-    id: href(activity.id),
-    actor: href(activity.actorId),
-    object_id: href(activity.objectId),
-    object_type: typeOf(parsed?.object),
-    // The JSON exactly as it was POSTed, and Fedify's reading of the object.
-    raw: parsed ?? raw ?? null,
-    object,
-    request: ctx.data?.requestInfo ?? null,
-  });
-}
-
-function typeOf(object) {
-  if (object == null || typeof object !== "object") return null;
-  return object.type ?? object["@type"] ?? null;
 }
 
 // ---------------------------------------------------------------- control
@@ -406,6 +384,8 @@ async function control(method, path, body) {
       }));
     case "GET /control/errors":
       return deliveryErrors;
+    case "GET /control/inbox-answers":
+      return inboxAnswers;
     case "POST /control/follow": {
       const actor = await lookUpActor(ctx, requireUrl(body, "actor"));
       const follow = new Follow({
@@ -446,6 +426,7 @@ async function control(method, path, body) {
       const id = randomUUID();
       const noteId = ctx.getObjectUri(Note, { identifier: IDENTIFIER, id });
       const published = Temporal.Now.instant();
+      const mention = body.mention == null ? null : requireUrl(body, "mention");
       const note = new Note({
         id: noteId,
         attribution: ctx.getActorUri(IDENTIFIER),
@@ -453,7 +434,13 @@ async function control(method, path, body) {
         published,
         url: noteId,
         to: PUBLIC_COLLECTION,
-        cc: ctx.getFollowersUri(IDENTIFIER),
+        ...(mention == null
+          ? { cc: ctx.getFollowersUri(IDENTIFIER) }
+          : {
+              ccs: [ctx.getFollowersUri(IDENTIFIER), mention],
+              // One tag: Fedify compacts it to a single object, not an array.
+              tags: [new Mention({ href: mention, name: body.mention_name ?? null })],
+            }),
       });
       posts.set(id, note);
       const create = new Create({
@@ -461,14 +448,23 @@ async function control(method, path, body) {
         actor: ctx.getActorUri(IDENTIFIER),
         object: note,
         to: PUBLIC_COLLECTION,
-        cc: ctx.getFollowersUri(IDENTIFIER),
+        ccs: note.ccIds,
         published,
       });
       await send(ctx, "followers", create, body.immediate, { preferSharedInbox: true });
-      return { note_id: noteId.href, create_id: create.id.href, followers: followers.size };
+      return {
+        note_id: noteId.href,
+        create_id: create.id.href,
+        followers: followers.size,
+        json: await create.toJsonLd({ format: "compact" }),
+      };
     }
-    default:
+    default: {
+      const env = { origin, identifier: IDENTIFIER, posts, followers, lookUpActor, requireUrl };
+      const result = await marketControl(key, ctx, body, { ...env, send, HttpError });
+      if (result !== undefined) return result;
       throw new HttpError(404, `no control endpoint ${key}`);
+    }
   }
 }
 
@@ -527,6 +523,14 @@ async function handle(req, res) {
       new Response("Not Acceptable", { status: 406, headers: { vary: "Accept" } }),
   });
   const out = Buffer.from(await response.arrayBuffer());
+  if (req.method === "POST" && url.pathname.endsWith("/inbox")) {
+    inboxAnswers.push({
+      at: now(),
+      path: url.pathname,
+      status: response.status,
+      body: out.subarray(0, 500).toString("utf8"),
+    });
+  }
   const outHeaders = {};
   for (const [k, v] of response.headers) outHeaders[k] = v;
   outHeaders["content-length"] = out.length;
@@ -537,6 +541,9 @@ async function handle(req, res) {
 const server = http.createServer((req, res) => {
   handle(req, res).catch((error) => {
     console.error(`peer.mjs: ${req.method} ${req.url}: ${error?.stack ?? error}`);
+    if (req.method === "POST" && req.url.split("?")[0].endsWith("/inbox")) {
+      inboxAnswers.push({ at: now(), path: req.url, status: 500, body: String(error).slice(0, 500) });
+    }
     if (!res.headersSent) sendJson(res, 500, { error: String(error) });
     else res.destroy();
   });
