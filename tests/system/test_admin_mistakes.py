@@ -313,7 +313,7 @@ async def test_command_errors_are_one_line(running: Node, root: Path) -> None:
     assert code == 1
     assert one_line(err.replace("coopfed: (run with -v to see the traceback)", ""))
     code, _, err = await run_coopfed(
-        "-v", "run", "--data-dir", str(not_a_dir / "data"), "--port", port
+        "-v", "run", "--data-dir", str(not_a_dir / "data"), "--port", port, traceback_ok=True
     )
     assert code == 1 and "Traceback" in err
 
