@@ -15,7 +15,7 @@ from actors.remote import InvalidActor, fetch_actor
 from actors.webfinger import WebfingerError, resolve_handle
 from federation.client import FetchError
 from federation.context import NodeContext
-from federation.jsonld import get_ids, visibility_of
+from federation.jsonld import get_id, get_ids, visibility_of
 from federation.netguard import normalize_domain
 from federation.store import Follow, LocalActor, RemoteActor
 from outbox import build
@@ -304,11 +304,17 @@ async def announce(node: NodeContext, actor: LocalActor, object_uri: str) -> dic
 async def undo(node: NodeContext, actor: LocalActor, activity_id: str) -> dict[str, Any]:
     """Take back a Like or an Announce we sent, by its activity id."""
     stored = await node.store.get_outbox_activity(activity_id)
-    if stored is None or stored["body"].get("type") not in ("Like", "Announce"):
+    actor_url = node.urls.actor(actor.username)
+    if (
+        stored is None
+        or stored["body"].get("type") not in ("Like", "Announce")
+        or get_id(stored["body"].get("actor")) != actor_url
+    ):
+        # Another local actor's Like is not this outbox's to take back.
         raise ActionError("not_found", f"no Like or Announce of ours at {activity_id}")
     activity = build.build_undo(
         activity_id=node.urls.activity(node.new_token()),
-        actor=node.urls.actor(actor.username),
+        actor=actor_url,
         inner=stored["body"],
     )
     await send_activity(node, actor, activity)
