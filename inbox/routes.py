@@ -19,6 +19,19 @@ log = logging.getLogger(__name__)
 MAX_BODY = 1_048_576  # Mastodon's MAX_JSON_SIZE
 MAX_DEPTH = 32
 ACCEPTED_TYPES = frozenset({"application/activity+json", "application/ld+json"})
+# What a remote server is told: the reason code and one of these texts.  The
+# detail (which may name addresses, keys or internal state) only goes to the log.
+PUBLIC_TEXTS = {
+    400: "the request is malformed",
+    401: "the request's signature could not be verified",
+    403: "this request is not allowed",
+    404: "no such actor",
+    410: "this actor is gone",
+    413: "the body is too large",
+    415: "send application/activity+json or application/ld+json",
+    429: "too many requests, try again later",
+    503: "the signer's key could not be fetched now, try again later",
+}
 
 
 async def read_capped_body(request: web.Request, limit: int) -> bytes:
@@ -56,8 +69,9 @@ async def handle_inbox(request: web.Request) -> web.Response:
         return await _receive(request)
     except InboxRejected as exc:
         request.app[NODE].metrics.count_rejection(exc.reason)
-        log.info("inbox refused %s: %s", exc.reason, exc.detail)
-        response = error_response(exc.status, exc.detail or exc.reason, exc.reason)
+        log.info("inbox refused %s (%d): %s", exc.reason, exc.status, exc.detail)
+        text = PUBLIC_TEXTS.get(exc.status, "the request was refused")
+        response = error_response(exc.status, text, exc.reason)
         if exc.retry_after is not None:
             response.headers["Retry-After"] = str(max(1, round(exc.retry_after)))
         return response
