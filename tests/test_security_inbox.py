@@ -31,3 +31,31 @@ async def test_a_refusal_names_a_reason_but_keeps_the_detail_in_the_log(
         assert any("blocked_address" in r.getMessage() for r in caplog.records)
     finally:
         await peer.stop()
+
+
+async def test_a_client_leaving_mid_body_is_a_quiet_4xx_log_line(
+    nodes: NodeFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Given a node
+    node = await nodes("quiet")
+    caplog.set_level(logging.INFO)
+    # When a client announces 5000 bytes, sends 100 and disconnects
+    reader, writer = await asyncio.open_connection("127.0.0.1", node.settings.port)
+    head = (
+        f"POST /inbox HTTP/1.1\r\nHost: {node.settings.domain}\r\n"
+        "Content-Type: application/activity+json\r\nContent-Length: 5000\r\n\r\n"
+    )
+    writer.write(head.encode() + b'{"type": "Create", "actor": "' + b"x" * 70)
+    await writer.drain()
+    await asyncio.sleep(0.2)
+    writer.close()
+    await writer.wait_closed()
+    await asyncio.sleep(0.5)
+    # Then nothing is logged as an error or with a traceback, and one line says why
+    loud = [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+    assert loud == [], [r.getMessage() for r in loud]
+    assert any("disconnected" in r.getMessage() for r in caplog.records)
+    # And the node still answers
+    _, again = await asyncio.open_connection("127.0.0.1", node.settings.port)
+    again.close()
+    del reader
