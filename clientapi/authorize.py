@@ -18,7 +18,7 @@ from clientapi.common import MastoError, Params, read_params
 from clientapi.oauth import CODE_LIFETIME, LOGINS, OOB, VERIFIER_RE, parse_scopes, scope_allows
 from federation.context import NODE, NodeContext
 from federation.store import OAuthApp
-from outbox.admin_auth import client_address
+from outbox.admin_auth import request_client
 from outbox.c2s import hash_token
 from outbox.members import check_login
 
@@ -104,7 +104,7 @@ async def authorize(request: web.Request) -> web.Response:
     except pages.OAuthPageError as exc:
         return exc.response()
     limiter = request.app[LOGINS]
-    client = client_address(request.remote, request.headers)
+    client = request_client(request)
     wait = limiter.retry_after(client)
     if wait:
         return pages.login_page(

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from federation.proxies import Network, parse_networks
+
 USERNAME_RE = re.compile(r"^[a-z0-9_]+([.-]+[a-z0-9_]+)*$", re.IGNORECASE)
 
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
@@ -65,6 +67,8 @@ class Settings:
     unavailable_after_days: int = 7
     # Log lines as ``text`` or ``json`` (one object a line, for log collectors).
     log_format: str = "text"
+    # Reverse proxies whose X-Forwarded-For is believed (CIDRs, comma-separated).
+    trusted_proxies: str = ""
     extra: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -74,6 +78,10 @@ class Settings:
             raise SettingsError("log_format", f"{self.log_format!r} is not one of text, json")
         if not 0 < self.port < 65536:
             raise SettingsError("port", f"{self.port} is out of range")
+        try:
+            parse_networks(self.trusted_proxies)
+        except ValueError as exc:
+            raise SettingsError("trusted_proxies", str(exc)) from exc
         if self.origin:
             parts = urlsplit(self.origin)
             if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -92,6 +100,10 @@ class Settings:
     def domain(self) -> str:
         """The host part of handles (``coop@domain``): host[:port] of the origin."""
         return urlsplit(self.base_url).netloc
+
+    @property
+    def trusted_networks(self) -> tuple[Network, ...]:
+        return parse_networks(self.trusted_proxies)
 
     def with_overrides(self, **changes: object) -> Settings:
         return replace(self, **changes)  # type: ignore[arg-type]
@@ -124,6 +136,7 @@ ENV_NAMES: dict[str, tuple[str, type]] = {
     "max_pending_per_actor": ("COOPFED_MAX_PENDING_PER_ACTOR", int),
     "unavailable_after_days": ("COOPFED_UNAVAILABLE_AFTER_DAYS", int),
     "log_format": ("COOPFED_LOG_FORMAT", str),
+    "trusted_proxies": ("COOPFED_TRUSTED_PROXIES", str),
 }
 
 

@@ -18,7 +18,6 @@ import asyncio
 import base64
 import hashlib
 import hmac
-import ipaddress
 import logging
 import secrets
 import time
@@ -30,6 +29,7 @@ from datetime import timedelta
 from aiohttp import web
 
 from federation.context import NODE, NodeContext
+from federation.proxies import client_address
 from federation.store import AdminSession, LocalActor
 from outbox.admin_pages import login_page, message_page
 from outbox.c2s import hash_token
@@ -149,18 +149,10 @@ class LoginLimiter:
 LIMITER = web.AppKey("admin_login_limiter", LoginLimiter)
 
 
-def client_address(remote: str | None, headers: Mapping[str, str]) -> str:
-    """The client's address; behind a local proxy, the hop the proxy appended."""
-    peer = remote or ""
-    try:
-        address = ipaddress.ip_address(peer.split("%")[0])
-        proxied = address.is_loopback or address.is_private
-    except ValueError:
-        proxied = True  # a unix socket: only a local proxy reaches it
-    forwarded = headers.get("X-Forwarded-For", "")
-    if proxied and forwarded.strip():
-        return forwarded.split(",")[-1].strip()[:64]
-    return peer
+def request_client(request: web.Request) -> str:
+    """The client's address (behind a trusted proxy: the address it forwarded for)."""
+    trusted = request.app[NODE].settings.trusted_networks
+    return client_address(request.remote, request.headers, trusted)
 
 
 # -- sessions ---------------------------------------------------------------------
@@ -289,7 +281,7 @@ async def handle_login_form(request: web.Request) -> web.Response:
 async def handle_login(request: web.Request) -> web.Response:
     node = request.app[NODE]
     limiter = request.app[LIMITER]
-    client = client_address(request.remote, request.headers)
+    client = request_client(request)
     wait = limiter.retry_after(client)
     if wait:
         text = f"Too many failed logins from your address. Try again in {wait // 60 + 1} minutes."

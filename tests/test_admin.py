@@ -21,12 +21,12 @@ from fakepeer import FakePeer
 from peerflow import send_ok
 from test_cli_admin import COOPFED, CliResult, cli_env
 
+from federation.proxies import client_address, parse_networks
 from federation.state_file import save_identity
 from federation.store import Exchange, Proposal
 from outbox import market
 from outbox.admin_auth import (
     LIMITER,
-    client_address,
     hash_password,
     set_password,
     verify_password,
@@ -97,11 +97,14 @@ def test_password_hash_is_salted_scrypt() -> None:
 
 
 def test_client_address_behind_a_local_proxy() -> None:
-    # A direct public client is itself; a local proxy's appended hop is the client
-    assert client_address("93.184.216.34", {"X-Forwarded-For": "10.0.0.1"}) == "93.184.216.34"
+    # A direct public client is itself; a trusted proxy's appended hop is the client
+    local = parse_networks("127.0.0.1/32")
+    forwarded = {"X-Forwarded-For": "10.0.0.1"}
+    assert client_address("93.184.216.34", forwarded, local) == "93.184.216.34"
     forwarded = {"X-Forwarded-For": "192.0.2.77, 198.51.100.1"}
-    assert client_address("127.0.0.1", forwarded) == "198.51.100.1"
-    assert client_address("127.0.0.1", {}) == "127.0.0.1"
+    assert client_address("127.0.0.1", forwarded, local) == "198.51.100.1"
+    assert client_address("127.0.0.1", forwarded, ()) == "127.0.0.1"  # no proxy configured
+    assert client_address("127.0.0.1", {}, local) == "127.0.0.1"
 
 
 # -- login, sessions, logout ---------------------------------------------------------
