@@ -16,6 +16,7 @@ from actors.remote import InvalidActor, fetch_actor, parse_actor
 from federation.client import FetchError
 from federation.context import NodeContext
 from federation.jsonld import ACTOR_TYPES, audience, first_type, get_id, has_type, visibility_of
+from federation.origins import same_origin
 from federation.store import InboxActivity
 from inbox.errors import Refused
 from inbox.follow import handle_undo_follow
@@ -47,10 +48,6 @@ def _parse_time(value: Any) -> datetime | None:
     return moment if moment.tzinfo else None
 
 
-def _same_host(a: str, b: str) -> bool:
-    return (urlsplit(a).hostname or "").lower() == (urlsplit(b).hostname or "").lower()
-
-
 async def _object_of(node: NodeContext, item: InboxActivity) -> dict[str, Any]:
     """The activity's object: embedded, or fetched (signed) by its id."""
     inner = item.body.get("object")
@@ -59,23 +56,25 @@ async def _object_of(node: NodeContext, item: InboxActivity) -> dict[str, Any]:
     object_id = get_id(inner)
     if object_id is None:
         raise Refused("no object")
-    if not _same_host(object_id, item.actor):
-        raise Refused("the object is on another host than its actor")
+    if not same_origin(object_id, item.actor):
+        raise Refused("the object is on another origin than its actor")
     try:
         return await node.client.fetch_json(object_id, signer=await node.instance_signer())
     except FetchError as exc:
         raise Refused(f"the object could not be fetched: {exc}") from exc
 
 
-def _check_owned(obj: dict[str, Any], actor: str) -> str:
+def _check_owned(node: NodeContext, obj: dict[str, Any], actor: str) -> str:
     object_id = get_id(obj)
     if object_id is None:
         raise Refused("the object has no id")
     if urlsplit(object_id).scheme not in ("http", "https"):
         # "javascript://host/%0A…" has the actor's host: it would be a link on our pages.
         raise Refused("the object id is not an http(s) URL")
-    if not _same_host(object_id, actor):
-        raise Refused("the object id is on another host than its actor")
+    if node.urls.is_local(object_id):
+        raise Refused("a remote object cannot have an id on our origin")
+    if not same_origin(object_id, actor):
+        raise Refused("the object id is on another origin than its actor")
     owner = get_id(obj.get("attributedTo"))
     if owner is not None and owner != actor:
         raise Refused("the object is attributed to someone else")
@@ -98,7 +97,7 @@ async def handle_create(node: NodeContext, item: InboxActivity) -> str:
     obj = await _object_of(node, item)
     if not has_type(obj, *POST_TYPES):
         return f"ignored: Create of {first_type(obj) or 'unknown'}"
-    object_id = _check_owned(obj, item.actor)
+    object_id = _check_owned(node, obj, item.actor)
     if not await _concerns_us(node, item, obj):
         return "ignored: concerns no local actor"
     sender = await fetch_actor(node, item.actor)
@@ -135,7 +134,7 @@ async def handle_update(node: NodeContext, item: InboxActivity) -> str:
         return "actor updated"
     if not has_type(obj, *POST_TYPES):
         return f"ignored: Update of {first_type(obj) or 'unknown'}"
-    object_id = _check_owned(obj, item.actor)
+    object_id = _check_owned(node, obj, item.actor)
     stored = await node.store.get_object(object_id)
     if stored is None:
         return "ignored: unknown object"

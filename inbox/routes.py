@@ -107,6 +107,9 @@ async def _receive(request: web.Request) -> web.Response:
     if b"\\u0000" in body and contains_nul(document):
         raise InboxRejected(400, "bad_json", "\\u0000 cannot be stored")
     head = read_head(document, body)
+    if node.urls.is_local(head.actor):
+        # Our own actors never deliver to this inbox: whoever claims one is lying.
+        raise InboxRejected(400, "local_actor", "the actor is on this node's origin")
     actor_host = urlsplit(head.actor).hostname or ""
     if node.blocks.is_blocked(actor_host):
         raise InboxRejected(403, "blocked_domain", actor_host)

@@ -25,6 +25,7 @@ from federation.httpsig import (
 )
 from federation.jsonld import get_id
 from federation.keys import KeyFormatError, load_public_key
+from federation.origins import same_origin
 from federation.store import RemoteActor
 
 MAX_ID_LENGTH = 2048
@@ -88,8 +89,8 @@ def read_head(document: Any, raw_body: bytes) -> ActivityHead:
         activity_id = "urn:sha256:" + hashlib.sha256(raw_body).hexdigest()
     elif not _http_url(activity_id):
         raise InboxRejected(400, "bad_id", "id must be an http(s) URL")
-    elif urlsplit(activity_id).hostname != urlsplit(actor).hostname:
-        raise InboxRejected(400, "foreign_id", "the activity id is not on the actor's host")
+    elif not same_origin(activity_id, actor):
+        raise InboxRejected(400, "foreign_id", "the activity id is not on the actor's origin")
     if "object" in document and document["object"] is None:
         raise InboxRejected(400, "bad_object", "object must not be null")
     return ActivityHead(id=activity_id, type=activity_type, actor=actor)
