@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urldefrag, urlsplit
@@ -140,7 +141,13 @@ async def fetch_actor(node: NodeContext, uri: str, *, refresh: bool = False) -> 
     return actor
 
 
-async def fetch_key(node: NodeContext, key_id: str, *, refresh: bool = False) -> RemoteActor:
+async def fetch_key(
+    node: NodeContext,
+    key_id: str,
+    *,
+    refresh: bool = False,
+    before_fetch: Callable[[], None] | None = None,
+) -> RemoteActor:
     """The actor that owns ``key_id`` (with its PEM), checked both ways.
 
     The key document may be the actor itself (Mastodon: ``actor#main-key``) or a
@@ -156,6 +163,8 @@ async def fetch_key(node: NodeContext, key_id: str, *, refresh: bool = False) ->
             _remember(node, key_id, cached)
             return cached
     key_url = urldefrag(key_id)[0]
+    if before_fetch is not None:
+        before_fetch()  # may refuse: the inbox limits the fetches it causes
     signer = await node.instance_signer()
     document = await node.client.fetch_json(key_url, signer=signer)
     if "inbox" in document:

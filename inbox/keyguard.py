@@ -17,6 +17,7 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from typing import TypeVar
 from weakref import WeakKeyDictionary
 
 from federation.context import NodeContext
@@ -24,6 +25,7 @@ from federation.ratelimit import RateLimiter
 from federation.store import Store
 
 MAX_KEYS = 10_000
+V = TypeVar("V")
 
 
 class KeyFetchGuard:
@@ -68,7 +70,7 @@ class KeyFetchGuard:
         _put(self._fetched, key_id, self._clock())
 
 
-def _put[V](table: OrderedDict[str, V], key: str, value: V) -> None:
+def _put(table: OrderedDict[str, V], key: str, value: V) -> None:
     table.pop(key, None)
     table[key] = value
     while len(table) > MAX_KEYS:

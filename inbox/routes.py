@@ -8,9 +8,10 @@ from urllib.parse import urlsplit
 import orjson
 from aiohttp import web
 
-from federation.context import NODE
+from federation.context import NODE, NodeContext
 from federation.errors import ApiError, error_response, json_response
 from federation.jsonld import contains_nul
+from federation.proxies import client_address
 from federation.store.activities import QUEUE_FULL
 from inbox.verify import InboxRejected, is_self_delete, read_head, read_signature, verify_inbox_post
 
@@ -113,12 +114,9 @@ async def _receive(request: web.Request) -> web.Response:
     actor_host = urlsplit(head.actor).hostname or ""
     if node.blocks.is_blocked(actor_host):
         raise InboxRejected(403, "blocked_domain", actor_host)
-    if node.inbox_limiter is not None:
-        wait = node.inbox_limiter.take(actor_host)
-        if wait:
-            raise InboxRejected(
-                429, "rate_limited", f"too many requests from {actor_host}", retry_after=wait
-            )
+    # Before verification the claimed actor's host proves nothing: limit the peer.
+    peer = client_address(request.remote, request.headers, node.settings.trusted_networks)
+    _limit(node, f"peer:{peer}", peer)
     parsed = read_signature(node, request.method, request.path_qs, request.headers)
     if is_self_delete(document, head) and head.type == "Delete":
         known = await node.store.get_remote_actor(head.actor)
@@ -127,7 +125,7 @@ async def _receive(request: web.Request) -> web.Response:
             # key would only fail.  Nothing to store.
             return json_response({"status": "ignored"}, status=202)
     try:
-        await verify_inbox_post(node, parsed=parsed, head=head, body=body)
+        await verify_inbox_post(node, parsed=parsed, head=head, body=body, peer=peer)
     except InboxRejected as exc:
         if exc.reason == "key_gone" and is_self_delete(document, head):
             # A Delete or Update of an actor whose key is gone (404/410): the
@@ -135,6 +133,7 @@ async def _receive(request: web.Request) -> web.Response:
             await node.store.mark_remote_actor_gone(head.actor)
             return json_response({"status": "ignored"}, status=202)
         raise
+    _limit(node, f"host:{actor_host}", actor_host)  # the actor's host, now verified
     result = await node.store.accept_inbox_activity(
         activity_id=head.id,
         actor=head.actor,
@@ -153,6 +152,15 @@ async def _receive(request: web.Request) -> web.Response:
         )
     node.metrics.inbox_accepted += 1
     return json_response({"status": result}, status=202)
+
+
+def _limit(node: NodeContext, key: str, who: str) -> None:
+    if node.inbox_limiter is not None:
+        wait = node.inbox_limiter.take(key)
+        if wait:
+            raise InboxRejected(
+                429, "rate_limited", f"too many requests from {who}", retry_after=wait
+            )
 
 
 def setup_routes(app: web.Application) -> None:
