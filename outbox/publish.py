@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from actors.remote import InvalidActor, fetch_actor
-from actors.webfinger import WebfingerError, resolve_handle
+from actors.webfinger import WebfingerError, resolve_actor
 from federation.client import FetchError
 from federation.context import NodeContext
 from federation.jsonld import get_id, get_ids, visibility_of
@@ -37,11 +37,15 @@ def text_to_html(text: str) -> str:
 
 
 async def _resolve(node: NodeContext, handle_or_url: str) -> str:
-    """The actor URL of ``user@host`` or a URL; ActionError when WebFinger finds nobody."""
+    """The actor URL of ``user@host`` (its host's WebFinger vouching) or a URL."""
+    if handle_or_url.startswith(("http://", "https://")):
+        return handle_or_url
     try:
-        return await resolve_handle(node, handle_or_url)
+        return (await resolve_actor(node, handle_or_url)).uri
     except WebfingerError as exc:
         raise ActionError("unknown_actor", f"cannot find {handle_or_url}: {exc.reason}") from exc
+    except (FetchError, InvalidActor) as exc:
+        raise ActionError("unreachable_actor", f"cannot fetch {handle_or_url}: {exc}") from exc
 
 
 def _follow_document(follow: Follow, actor_url: str, target: str) -> dict[str, Any]:
@@ -53,13 +57,20 @@ def _follow_document(follow: Follow, actor_url: str, target: str) -> dict[str, A
 
 async def follow(node: NodeContext, actor: LocalActor, handle_or_url: str) -> Follow:
     """Follow a remote actor by ``user@host`` or actor URL; pending until Accept."""
-    target_url = await _resolve(node, handle_or_url)
-    if node.urls.is_local(target_url):
+    is_url = handle_or_url.startswith(("http://", "https://"))
+    if is_url and node.urls.is_local(handle_or_url):
         raise ActionError("local_actor", "a coop cannot follow itself")
     try:
-        target = await fetch_actor(node, target_url, refresh=True)
+        if is_url:
+            target = await fetch_actor(node, handle_or_url, refresh=True, exact=False)
+        else:  # a handle: its host's WebFinger must vouch for the actor
+            target = await resolve_actor(node, handle_or_url)
+    except WebfingerError as exc:
+        raise ActionError("unknown_actor", f"cannot find {handle_or_url}: {exc.reason}") from exc
     except (FetchError, InvalidActor) as exc:
-        raise ActionError("unreachable_actor", f"cannot fetch {target_url}: {exc}") from exc
+        raise ActionError("unreachable_actor", f"cannot fetch {handle_or_url}: {exc}") from exc
+    if node.urls.is_local(target.uri):
+        raise ActionError("local_actor", "a coop cannot follow itself")
     existing = await node.store.get_follow(actor.id, target.uri, "outbound")
     activity_id = existing.activity_id if existing else node.urls.activity(node.new_token())
     record = await node.store.upsert_follow(
