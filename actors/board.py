@@ -12,6 +12,7 @@ import html
 from datetime import datetime
 
 from actors.pages import render_page
+from federation.safehtml import safe_href
 from federation.store import LocalActor, Proposal
 from federation.urls import Urls
 from federation.vocab import format_amount
@@ -65,7 +66,7 @@ def render_card(p: Proposal, now: datetime, *, coop_name: str | None = None) -> 
     return (
         f'<article class="post card {p.kind}"><h3>'
         f'<span class="kind">{KIND_LABELS[p.kind]}</span> '
-        f'<a href="{html.escape(p.uri)}">{html.escape(p.title)}</a></h3>{by}'
+        f'<a href="{html.escape(safe_href(p.uri) or "")}">{html.escape(p.title)}</a></h3>{by}'
         + (f"<p>{details}</p>" if details else "")
         + render_progress(p)
         + ("<ul>" + "".join(f"<li>{html.escape(f)}</li>" for f in facts) + "</ul>")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 
+from federation.safehtml import sanitize_html
 from federation.store import LocalActor, StoredObject
 from federation.urls import Urls
 
@@ -44,7 +45,7 @@ def render_profile(
     summary = "".join(f"<p>{html.escape(p)}</p>" for p in actor.summary.split("\n\n") if p.strip())
     items = (
         "".join(
-            f'<article class="post">{p.body.get("content", "") if _is_trusted(p) else ""}'
+            f'<article class="post">{_content(p) if _is_trusted(p) else ""}'
             f'<p><a href="{html.escape(p.uri)}">{html.escape(_when(p))}</a></p></article>'
             for p in posts
             if p.visibility in ("public", "unlisted") and "Proposal" not in p.body.get("type", [])
@@ -70,6 +71,12 @@ def _is_trusted(post: StoredObject) -> bool:
     return post.local
 
 
+def _content(post: StoredObject) -> str:
+    """A post's stored HTML, sanitised again now: written safe is not enough."""
+    content = post.body.get("content")
+    return sanitize_html(content) if isinstance(content, str) else ""
+
+
 def _when(post: StoredObject) -> str:
     return post.published.strftime("%Y-%m-%d %H:%M UTC") if post.published else post.uri
 
@@ -81,7 +88,7 @@ def render_proposal(coop: LocalActor, urls: Urls, post: StoredObject, extra: str
         body = "<main><p>This proposal was deleted.</p></main>"
         return render_page("Deleted proposal", body)
     title = str(post.body.get("name") or "Proposal")
-    content = post.body.get("content", "")  # built by our own builders, escaped there
+    content = _content(post)
     body = (
         f'<header><h1>{html.escape(title)}</h1><p class="handle">'
         f'<a href="{html.escape(urls.profile_page(coop.username))}">'

@@ -11,6 +11,7 @@ import html
 from aiohttp import web
 
 from actors.pages import render_page
+from federation.safehtml import safe_href
 from federation.store import OAuthApp
 
 SCOPE_WORDS = {
@@ -75,7 +76,7 @@ def login_page(
         for k, v in fields.items()
     )
     website = (
-        f' (<a href="{html.escape(app.website)}" rel="noopener noreferrer">'
+        f' (<a href="{html.escape(safe_href(app.website) or "")}" rel="noopener noreferrer">'
         f"{html.escape(app.website)}</a>)"
         if app.website
         else ""

@@ -31,6 +31,7 @@ from federation.errors import (
     error_response,
     json_response,
 )
+from federation.headers import add_security_headers
 from federation.jobs import JobHandler, JobRunner, RetryPolicy
 from federation.logs import request_log_middleware
 from federation.metrics import handle_metrics
@@ -215,6 +216,7 @@ def create_app(settings: Settings, *, dsn: str, run_workers: bool = True) -> web
         client_max_size=1_048_576,
     )
     app.cleanup_ctx.append(partial(_node_ctx, settings, dsn, run_workers))
+    app.on_response_prepare.append(add_security_headers)
     app.router.add_get("/health", handle_health)
     app.router.add_get("/metrics", handle_metrics)
     setup_actor_routes(app)

@@ -16,6 +16,7 @@ from typing import Any
 
 from federation.context import NodeContext
 from federation.exchange import allowed_events
+from federation.safehtml import safe_href
 from federation.store import LocalActor
 from federation.vocab import KINDS
 from outbox.admin_pages import (
@@ -72,7 +73,7 @@ def proposal_card(p: Mapping[str, Any], who: str = "") -> str:
     tags = " ".join(f"#{t}" for t in p["tags"])
     return (
         f'<h3><span class="kind">{esc(KIND_LABELS[p["kind"]])}</span> '
-        f'<a href="{esc(p["uri"])}">{esc(p["title"])}</a></h3>'
+        f'<a href="{esc(safe_href(p["uri"]) or "")}">{esc(p["title"])}</a></h3>'
         + (f'<p class="by">by {esc(who)}</p>' if who else "")
         + bar
         + "<ul>"
@@ -137,7 +138,7 @@ def exchange_item(
     we = "we published the proposal" if e["role"] == "proposer" else "we responded"
     return (
         f'<article class="post exchange" id="x{esc(e["id"])}"><h3>Exchange {esc(e["id"])}: '
-        f'<a href="{esc(e["proposal"])}">{esc(title)}</a></h3>'
+        f'<a href="{esc(safe_href(e["proposal"]) or "")}">{esc(title)}</a></h3>'
         f'<p>State: <strong class="state">{esc(e["state"])}</strong> · {esc(we)} · '
         f"with {esc(who)}</p><ul>"
         + "".join(f"<li>{esc(f)}</li>" for f in facts if f)
