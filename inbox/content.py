@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from actors.remote import InvalidActor, fetch_actor, parse_actor
+from actors.remote import InvalidActor, fetch_actor, fetch_authentic, parse_actor
 from federation.client import FetchError
 from federation.context import NodeContext
 from federation.jsonld import ACTOR_TYPES, audience, first_type, get_id, has_type, visibility_of
@@ -59,9 +59,13 @@ async def _object_of(node: NodeContext, item: InboxActivity) -> dict[str, Any]:
     if not same_origin(object_id, item.actor):
         raise Refused("the object is on another origin than its actor")
     try:
-        return await node.client.fetch_json(object_id, signer=await node.instance_signer())
+        # Its id must be where it was finally served from (redirects followed).
+        document, _ = await fetch_authentic(node, object_id, await node.instance_signer())
     except FetchError as exc:
         raise Refused(f"the object could not be fetched: {exc}") from exc
+    except InvalidActor as exc:
+        raise Refused(f"the object fetched is not {object_id}: {exc.reason}") from exc
+    return document
 
 
 def _check_owned(node: NodeContext, obj: dict[str, Any], actor: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -189,3 +190,42 @@ async def test_a_handle_pointing_at_another_host_must_be_confirmed_there(
     # And when the other host does confirm it (a split domain), it is accepted
     evil.actors["zed"] = zed
     assert (await resolve_actor(node.ctx, handle)).uri == zed.claimed_id
+
+
+async def test_an_object_reached_through_a_redirect_is_not_stored_as_the_first_hosts(
+    node: RunningNode, vm: OpenRedirectHost, evil: FakePeer
+) -> None:
+    # Given an object served by the attacker, claiming an id on vm's open redirect
+    token = uuid.uuid4().hex
+    claimed = vm.redirect(f"{evil.base}/objects/{token}")
+    evil.objects[f"{evil.base}/objects/{token}"] = {
+        "@context": "https://www.w3.org/ns/activitystreams",
+        "id": claimed,
+        "type": "Note",
+        "attributedTo": vm.alice.id,
+        "content": "words put in alice's mouth",
+        "to": ["https://www.w3.org/ns/activitystreams#Public"],
+    }
+    store, coop = node.ctx.store, await node.ctx.coop_actor()
+    await store.upsert_follow(
+        local_actor_id=coop.id,
+        remote_actor=vm.alice.id,
+        direction="outbound",
+        state="accepted",
+        activity_id=f"{node.base_url}/activities/follow-alice",
+    )
+    # When a Create naming it by id arrives, signed by alice
+    create = {
+        "@context": "https://www.w3.org/ns/activitystreams",
+        "id": f"{vm.alice.id}/creates/{token}",
+        "type": "Create",
+        "actor": vm.alice.id,
+        "object": claimed,
+    }
+    status, _ = await evil.send(vm.alice, f"{node.base_url}/inbox", create)
+    assert status == 202
+    await node.drain()
+    # Then the worker refuses it and stores no object
+    outcome = await store.inbox_outcomes(create["id"])
+    assert (outcome or "").startswith("refused"), outcome
+    assert await store.get_object(claimed) is None
