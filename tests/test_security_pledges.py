@@ -107,3 +107,25 @@ async def test_both_rules_can_be_turned_off(nodes: NodeFactory) -> None:
         assert row is not None and row.pledged == Decimal(4000)
     finally:
         await peer.stop()
+
+
+async def test_the_rules_are_set_with_coopfed_rules(nodes: NodeFactory) -> None:
+    from test_cli_market import coopfed, ok
+
+    from federation.state_file import save_identity
+
+    a = await nodes("a")
+    save_identity(a.settings)
+    # When the admin opens pledges to anyone and lifts the cap
+    out = ok(
+        await coopfed(a, "rules", "--auto-accept-pledges-from-anyone", "on", "--cap-pledges", "off")
+    )
+    # Then the command shows every rule, and the node applies them
+    assert out == (
+        "auto-accept-pledges: on\nauto-accept-pledges-from-anyone: on\n"
+        "cap-pledges: off\nauto-accept-offers: off\n"
+    )
+    assert await market.rules(a.ctx) == market.RULE_DEFAULTS | {
+        "auto_accept_pledges_from_anyone": True,
+        "cap_pledges": False,
+    }
