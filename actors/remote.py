@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import urldefrag, urlsplit
 from weakref import WeakKeyDictionary
 
+from federation.client import FetchError
 from federation.context import NodeContext
 from federation.jsonld import ACTOR_TYPES, AS_CONTEXT, as_list, first_type, get_id
 from federation.keys import Signer
@@ -144,7 +145,11 @@ async def fetch_authentic(
         return document, final
     if _netloc_if_http(claimed) is None:
         raise InvalidActor(url, "the id is not an http(s) URL")
-    document, final = await node.client.fetch_document(claimed, signer=signer)
+    try:
+        document, final = await node.client.fetch_document(claimed, signer=signer)
+    except FetchError as exc:
+        # Not "try again later": the document served at ``url`` is not what it claims.
+        raise InvalidActor(url, f"id {claimed} could not be fetched: {exc.reason}") from exc
     if document.get("id") != urldefrag(final)[0]:
         raise InvalidActor(url, "id does not match the URL it was served from")
     return document, final
