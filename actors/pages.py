@@ -16,15 +16,22 @@ from __future__ import annotations
 from datetime import datetime
 
 import jinja2
+import markupsafe
 
 from actors.board import KIND_LABELS, KIND_TITLES, facts_of, is_closed, progress_of
+from federation.safehtml import safe_href, sanitize_html
 from federation.store import LocalActor, Proposal, StoredObject
 from federation.urls import Urls
 
 
 def templates(*packages: str) -> jinja2.Environment:
-    """The templates of ``packages`` (each its ``templates`` folder), autoescaped."""
-    return jinja2.Environment(
+    """The templates of ``packages`` (each its ``templates`` folder), autoescaped.
+
+    Two filters carry the node's one link check and its sanitiser into every page:
+    ``href`` (an http(s) URL, else nothing) and ``sanitized`` (stored HTML, cleaned
+    again as it is shown: written safe is not enough).
+    """
+    environment = jinja2.Environment(
         loader=jinja2.PrefixLoader(
             {name: jinja2.PackageLoader(name, "templates") for name in {"actors", *packages}}
         ),
@@ -33,6 +40,11 @@ def templates(*packages: str) -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    environment.filters["href"] = lambda url: safe_href(url) or ""
+    environment.filters["sanitized"] = lambda html: markupsafe.Markup(
+        sanitize_html(html) if isinstance(html, str) else ""
+    )
+    return environment
 
 
 PAGES = templates()

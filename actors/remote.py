@@ -13,13 +13,17 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urldefrag, urlsplit
 from weakref import WeakKeyDictionary
 
+from federation.client import FetchError
 from federation.context import NodeContext
 from federation.jsonld import ACTOR_TYPES, AS_CONTEXT, as_list, first_type, get_id
+from federation.keys import Signer
+from federation.origins import same_origin
 from federation.shapes import normalise
 from federation.store import RemoteActor, Store
 
@@ -106,7 +110,7 @@ def parse_actor(document: dict[str, Any], fetched_url: str, now: datetime) -> Re
     host = urlsplit(actor_id).netloc.lower()
     if not isinstance(shared_inbox, str) or _netloc_if_http(shared_inbox) is None:
         shared_inbox = None
-    elif _netloc_if_http(shared_inbox) != host:
+    elif not same_origin(shared_inbox, actor_id):
         # A shared inbox on another host could be used to redirect our deliveries.
         shared_inbox = None
     key_id, pem = _public_key(document)
@@ -129,20 +133,58 @@ def parse_actor(document: dict[str, Any], fetched_url: str, now: datetime) -> Re
     )
 
 
-async def fetch_actor(node: NodeContext, uri: str, *, refresh: bool = False) -> RemoteActor:
-    """The actor at ``uri``: from the cache when fresh, else fetched and cached."""
+async def fetch_authentic(
+    node: NodeContext, url: str, signer: Signer | None
+) -> tuple[dict[str, Any], str]:
+    """A document whose ``id`` is the URL it was finally served from, and that URL.
+
+    As Mastodon does: if the document fetched (after redirects) names another id,
+    that id is fetched itself, once, and must then match where it was served from.
+    """
+    document, final = await node.client.fetch_document(url, signer=signer)
+    claimed = document.get("id")
+    if claimed == urldefrag(final)[0] or not isinstance(claimed, str):
+        return document, final
+    if _netloc_if_http(claimed) is None:
+        raise InvalidActor(url, "the id is not an http(s) URL")
+    try:
+        document, final = await node.client.fetch_document(claimed, signer=signer)
+    except FetchError as exc:
+        # Not "try again later": the document served at ``url`` is not what it claims.
+        raise InvalidActor(url, f"id {claimed} could not be fetched: {exc.reason}") from exc
+    if document.get("id") != urldefrag(final)[0]:
+        raise InvalidActor(url, "id does not match the URL it was served from")
+    return document, final
+
+
+async def fetch_actor(
+    node: NodeContext, uri: str, *, refresh: bool = False, exact: bool = True
+) -> RemoteActor:
+    """The actor at ``uri``: from the cache when fresh, else fetched and cached by its id.
+
+    ``exact``: the actor's id must be ``uri`` (an activity's actor); otherwise ``uri``
+    may lead to an actor with another id (a profile URL searched, a handle's link).
+    """
     uri = urldefrag(uri)[0]
     if not refresh:
         cached = await node.store.get_remote_actor(uri)
         if cached is not None and node.clock() - cached.fetched_at < STALE_AFTER:
             return cached
-    document = await node.client.fetch_json(uri, signer=await node.instance_signer())
-    actor = parse_actor(document, uri, node.clock())
+    document, final = await fetch_authentic(node, uri, await node.instance_signer())
+    actor = parse_actor(document, final, node.clock())
+    if exact and actor.uri != uri:
+        raise InvalidActor(uri, f"the document there is the actor {actor.uri}")
     await node.store.upsert_remote_actor(actor)
     return actor
 
 
-async def fetch_key(node: NodeContext, key_id: str, *, refresh: bool = False) -> RemoteActor:
+async def fetch_key(
+    node: NodeContext,
+    key_id: str,
+    *,
+    refresh: bool = False,
+    before_fetch: Callable[[], None] | None = None,
+) -> RemoteActor:
     """The actor that owns ``key_id`` (with its PEM), checked both ways.
 
     The key document may be the actor itself (Mastodon: ``actor#main-key``) or a
@@ -158,20 +200,26 @@ async def fetch_key(node: NodeContext, key_id: str, *, refresh: bool = False) ->
             _remember(node, key_id, cached)
             return cached
     key_url = urldefrag(key_id)[0]
+    if before_fetch is not None:
+        before_fetch()  # may refuse: the inbox limits the fetches it causes
     signer = await node.instance_signer()
-    document = normalise(await node.client.fetch_json(key_url, signer=signer))
+    document, final = await fetch_authentic(node, key_url, signer)
+    document = normalise(document)
     if "inbox" in document:
-        actor = parse_actor(document, key_url, node.clock())
+        actor = parse_actor(document, final, node.clock())
     else:
         owner = get_id(document.get("owner"))
         if not isinstance(owner, str) or not isinstance(document.get("publicKeyPem"), str):
             raise InvalidActor(key_url, "neither an actor nor a key document")
-        if _netloc_if_http(owner) != urlsplit(key_url).netloc.lower():
-            raise InvalidActor(key_url, "the key's owner is on another host")
-        owner_doc = await node.client.fetch_json(owner, signer=signer)
-        actor = parse_actor(owner_doc, owner, node.clock())
+        if not same_origin(owner, final):
+            raise InvalidActor(key_url, "the key's owner is on another origin")
+        owner_doc, owner_final = await fetch_authentic(node, owner, signer)
+        actor = parse_actor(owner_doc, owner_final, node.clock())
     if actor.key_id != key_id or not actor.public_key_pem:
         raise InvalidActor(key_url, "the actor does not claim this key")
+    if not same_origin(actor.uri, key_id):
+        # A key id on one host may only belong to an actor of that host.
+        raise InvalidActor(key_url, "the key's owner is on another origin")
     await node.store.upsert_remote_actor(actor)
     _remember(node, key_id, actor)
     return actor

@@ -13,11 +13,14 @@ from urllib.parse import quote, urlsplit
 
 from aiohttp import web
 
+from actors.remote import fetch_actor
 from federation.client import FetchError
 from federation.context import NODE, NodeContext
 from federation.errors import ApiError, json_response
 from federation.jsonld import AP_CONTENT_TYPE, LD_CONTENT_TYPE
+from federation.rfc9421 import authority
 from federation.settings import USERNAME_RE
+from federation.store import RemoteActor
 from federation.urls import INSTANCE_ACTOR_USERNAME, Urls
 
 JRD_CONTENT_TYPE = "application/jrd+json"
@@ -177,3 +180,31 @@ async def resolve_handle(node: NodeContext, text: str) -> str:
             raise WebfingerError(str(handle), "the actor link is not an http(s) URL")
         return href
     raise WebfingerError(str(handle), f"WebFinger lookup failed: {last}")
+
+
+def _handle_host(uri: str) -> str:
+    """The host[:port] a handle on ``uri``'s server would carry (no default port)."""
+    try:
+        return authority(urlsplit(uri))
+    except ValueError:
+        return ""
+
+
+async def resolve_actor(node: NodeContext, text: str) -> RemoteActor:
+    """The actor ``user@host`` names, found through ``host``'s WebFinger only.
+
+    The actor must live on the handle's host; or else the WebFinger of the actor's
+    own host must name it too (Mastodon's check for split domains).  Raises
+    WebfingerError, FetchError or InvalidActor.
+    """
+    handle = parse_handle(text)
+    if handle is None:
+        raise WebfingerError(text, "not a handle (user@host)")
+    actor = await fetch_actor(node, await resolve_handle(node, str(handle)), exact=False)
+    actor_host = _handle_host(actor.uri)
+    if actor_host == _handle_host(f"http://{handle.host}"):
+        return actor
+    confirmed = await resolve_handle(node, f"{actor.username}@{actor_host}")
+    if confirmed != actor.uri:
+        raise WebfingerError(str(handle), f"the actor {actor.uri} is not on {handle.host}")
+    return actor

@@ -31,9 +31,9 @@ from federation.context import NODE, NodeContext
 from federation.credentials import (
     LoginLimiter,
     check_new_password,
-    client_address,
     hash_password,
     hash_token,
+    request_client,
     verify_password,
 )
 from federation.errors import Handler
@@ -194,7 +194,7 @@ async def handle_login_form(request: web.Request) -> web.Response:
 async def handle_login(request: web.Request) -> web.Response:
     node = request.config_dict[NODE]
     limiter = request.app[LIMITER]
-    client = client_address(request.remote, request.headers)
+    client = request_client(request)
     wait = limiter.retry_after(client)
     if wait:
         text = f"Too many failed logins from your address. Try again in {wait // 60 + 1} minutes."

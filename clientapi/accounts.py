@@ -14,7 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from actors.remote import InvalidActor, fetch_actor
-from actors.webfinger import WebfingerError, parse_handle, resolve_handle
+from actors.webfinger import WebfingerError, parse_handle, resolve_actor
 from clientapi.common import NOT_FOUND, MastoError, endpoint, path_id, read_params
 from clientapi.oauth import authenticate, optional_auth
 from clientapi.serializers import (
@@ -109,16 +109,16 @@ async def resolve_account(node: NodeContext, text: str, *, resolve: bool) -> str
         return None
     if handle.host in ("_", node.urls.domain.lower()):
         return await _local_uri(node, handle.username)
-    known = await node.store.find_remote_actor_by_handle(handle.username, handle.host)
-    if known is not None and not known.gone:
-        return known.uri
     if not resolve:
-        return None
+        # Without a lookup: only an actor we hold whose id is on the handle's host.
+        known = await node.store.find_remote_actor_by_handle(handle.username, handle.host)
+        return known.uri if known is not None and not known.gone else None
+    # A handle is resolved through its host's WebFinger, never by a stored name alone.
     try:
-        url = await resolve_handle(node, str(handle))
-    except WebfingerError:
+        actor = await resolve_actor(node, str(handle))
+    except (WebfingerError, FetchError, InvalidActor):
         return None
-    return await _fetch(node, url)
+    return None if actor.gone or node.urls.is_local(actor.uri) else actor.uri
 
 
 async def _local_uri(node: NodeContext, username: str) -> str | None:
@@ -137,7 +137,7 @@ async def _fetch(node: NodeContext, url: str) -> str | None:
     if node.urls.is_local(url):
         return None
     try:
-        return (await fetch_actor(node, url)).uri
+        return (await fetch_actor(node, url, exact=False)).uri
     except (FetchError, InvalidActor):
         return None
 

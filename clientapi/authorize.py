@@ -17,7 +17,7 @@ from clientapi import pages
 from clientapi.common import MastoError, Params, read_params
 from clientapi.oauth import CODE_LIFETIME, LOGINS, OOB, VERIFIER_RE, parse_scopes, scope_allows
 from federation.context import NODE, NodeContext
-from federation.credentials import client_address, hash_token
+from federation.credentials import hash_token, request_client
 from federation.store import OAuthApp
 from outbox.members import check_login
 
@@ -103,7 +103,7 @@ async def authorize(request: web.Request) -> web.Response:
     except pages.OAuthPageError as exc:
         return exc.response()
     limiter = request.app[LOGINS]
-    client = client_address(request.remote, request.headers)
+    client = request_client(request)
     wait = limiter.retry_after(client)
     if wait:
         return pages.login_page(

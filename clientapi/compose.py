@@ -11,6 +11,8 @@ import html
 import re
 from dataclasses import dataclass
 
+from federation.safehtml import safe_href
+
 MENTION = (
     r"(?<![\w@/])@(?P<user>[A-Za-z0-9_](?:[\w.-]*\w)?)"
     r"(?:@(?P<host>[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*(?::\d{1,5})?))?"
@@ -42,8 +44,9 @@ def mentioned_handles(text: str) -> list[str]:
 
 
 def _mention(who: Mentioned) -> str:
+    href = safe_href(who.url) or safe_href(who.uri) or ""
     return (
-        f'<span class="h-card"><a href="{html.escape(who.url)}" class="u-url mention">'
+        f'<span class="h-card"><a href="{html.escape(href)}" class="u-url mention">'
         f"@<span>{html.escape(who.username)}</span></a></span>"
     )
 

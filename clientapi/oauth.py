@@ -23,7 +23,7 @@ from aiohttp import web
 
 from clientapi.common import MastoError, Params, endpoint, read_params
 from federation.context import NODE, NodeContext
-from federation.credentials import LoginLimiter, client_address, hash_token
+from federation.credentials import LoginLimiter, hash_token, request_client
 from federation.errors import json_response
 from federation.ratelimit import RateLimiter
 from federation.store import LocalActor, OAuthApp, OAuthToken
@@ -163,7 +163,7 @@ def app_json(app: OAuthApp, *, secret: str | None = None) -> dict[str, object]:
 @endpoint
 async def create_app(request: web.Request) -> web.Response:
     node = request.app[NODE]
-    wait = request.app[REGISTRATIONS].take(client_address(request.remote, request.headers))
+    wait = request.app[REGISTRATIONS].take(request_client(request))
     if wait:
         raise MastoError(429, "Too many requests", headers={"Retry-After": str(int(wait) + 1)})
     params = await read_params(request)
@@ -283,7 +283,7 @@ async def token(request: web.Request) -> web.Response:
 
 async def _password_login(request: web.Request, params: Params) -> int:
     limiter = request.app[LOGINS]
-    client = client_address(request.remote, request.headers)
+    client = request_client(request)
     wait = limiter.retry_after(client)
     if wait:
         raise MastoError(429, "Too many failed logins", headers={"Retry-After": str(wait)})

@@ -1,104 +1,19 @@
 """What a post says, made safe for Mastodon apps: HTML, links, tags, attachments.
 
-Pure: ``sanitize_html`` keeps p, br, a (with a safe scheme), strong, em, lists
-and span; scripts, styles and their content go; every attribute but a link's
-href and a few microformat classes goes.  The other readers take an object's
+Pure.  HTML goes through ``sanitize_html`` and every URL through ``safe_href``
+(``federation.safehtml``: http(s) only).  The readers take an object's
 ActivityStreams JSON as a peer sent it.
 """
 
 from __future__ import annotations
 
 import html
-from html.parser import HTMLParser
 from typing import Any
 
 from federation.jsonld import as_list
+from federation.safehtml import safe_href, sanitize_html
 
-ALLOWED_TAGS = frozenset({"p", "br", "a", "strong", "em", "ul", "ol", "li", "span"})
-RENAMED_TAGS = {
-    "b": "strong",
-    "i": "em",
-    **{t: "p" for t in ("h1", "h2", "h3", "h4", "h5", "h6", "div", "blockquote", "pre")},
-}
-DROPPED_WITH_CONTENT = frozenset(
-    {"script", "style", "template", "iframe", "object", "embed", "svg", "math", "noscript"}
-    | {"textarea", "select", "head", "title"}
-)
-LINK_SCHEMES = ("http", "https", "mailto", "gemini", "xmpp", "magnet")
-KEPT_CLASSES = frozenset({"mention", "hashtag", "u-url", "h-card", "invisible", "ellipsis"})
-
-
-class _Sanitizer(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.out: list[str] = []
-        self.open: list[str] = []
-        self.skipping = 0
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in DROPPED_WITH_CONTENT:
-            self.skipping += 1
-            return
-        name = RENAMED_TAGS.get(tag, tag)
-        if self.skipping or name not in ALLOWED_TAGS:
-            return
-        if name == "br":
-            self.out.append("<br>")
-            return
-        self.out.append(f"<{name}{_attributes(name, dict(attrs))}>")
-        self.open.append(name)
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in DROPPED_WITH_CONTENT:
-            self.skipping = max(0, self.skipping - 1)
-            return
-        name = RENAMED_TAGS.get(tag, tag)
-        if self.skipping or name not in self.open:
-            return
-        while self.open:
-            top = self.open.pop()
-            self.out.append(f"</{top}>")
-            if top == name:
-                break
-
-    def handle_data(self, data: str) -> None:
-        if not self.skipping:
-            self.out.append(html.escape(data, quote=False))
-
-    def result(self) -> str:
-        self.close()
-        while self.open:
-            self.out.append(f"</{self.open.pop()}>")
-        return "".join(self.out)
-
-
-def safe_href(value: str | None) -> str | None:
-    if not value:
-        return None
-    value = "".join(c for c in value.strip() if c.isprintable() and not c.isspace())
-    scheme = value.split(":", 1)[0].lower() if ":" in value else ""
-    return value if scheme in LINK_SCHEMES else None
-
-
-def _attributes(name: str, attrs: dict[str, str | None]) -> str:
-    kept: list[tuple[str, str]] = []
-    if name == "a":
-        href = safe_href(attrs.get("href"))
-        if href:
-            kept.append(("href", href))
-        kept += [("rel", "nofollow noopener noreferrer"), ("target", "_blank")]
-    if name in ("a", "span"):
-        classes = [c for c in (attrs.get("class") or "").split() if c in KEPT_CLASSES]
-        if classes:
-            kept.append(("class", " ".join(classes)))
-    return "".join(f' {k}="{html.escape(v, quote=True)}"' for k, v in kept)
-
-
-def sanitize_html(text: str) -> str:
-    """Only p, br, a (http(s) links), strong, em, lists and span; scripts and styles go."""
-    parser = _Sanitizer()
-    parser.feed(text)
-    return parser.result()
+__all__ = ["safe_href", "sanitize_html"]
 
 
 def link_href(value: Any, depth: int = 0) -> str | None:
@@ -115,8 +30,9 @@ def link_href(value: Any, depth: int = 0) -> str | None:
 
 
 def media_url(value: Any) -> str | None:
+    """The first http(s) URL of an image or link value; None if it has none."""
     for item in as_list(value):
-        found = link_href(item)
+        found = safe_href(link_href(item))
         if found:
             return found
     return None
@@ -138,7 +54,7 @@ def hashtags(body: dict[str, Any]) -> list[dict[str, Any]]:
             name = str(tag.get("name", "")).lstrip("#")
             href = tag.get("href")
             if name:
-                tags.append({"name": name.lower(), "url": href if isinstance(href, str) else ""})
+                tags.append({"name": name.lower(), "url": safe_href(href) or ""})
     return tags[:50]
 
 

@@ -33,6 +33,7 @@ from federation.errors import (
     error_middleware,
     error_response,
 )
+from federation.headers import add_security_headers
 from federation.jobs import JobHandler, JobRunner, RetryPolicy
 from federation.netguard import AddressGuard, DomainBlocks
 from federation.ratelimit import RateLimiter
@@ -218,6 +219,7 @@ def create_app(settings: Settings, *, dsn: str, run_workers: bool = True) -> web
         client_max_size=1_048_576,
     )
     app.cleanup_ctx.append(partial(_node_ctx, settings, dsn, run_workers))
+    app.on_response_prepare.append(add_security_headers)
     app.router.add_get("/health", handle_health)
     app.router.add_get("/metrics", handle_metrics)
     setup_actor_routes(app)

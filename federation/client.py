@@ -183,12 +183,23 @@ class SignedClient:
         self, url: str, *, signer: Signer | None, accept: str = AP_ACCEPT
     ) -> dict[str, Any]:
         """GET a JSON object, signed (draft-cavage) when ``signer`` is given."""
+        document, _ = await self.fetch_document(url, signer=signer, accept=accept)
+        return document
+
+    async def fetch_document(
+        self, url: str, *, signer: Signer | None, accept: str = AP_ACCEPT
+    ) -> tuple[dict[str, Any], str]:
+        """GET a JSON object and the URL it was finally served from (after redirects).
+
+        A document's ``id`` must be compared with that final URL, never with ``url``:
+        an open redirect on one host must not let another host speak for it.
+        """
         allowed = accepted_types(accept)
         hop = self._checked(url, url)
         for redirects in range(self._max_redirects + 1):
             outcome = await self._get_once(url, hop, signer=signer, accept=accept, allowed=allowed)
             if isinstance(outcome, dict):
-                return outcome
+                return outcome, str(hop)
             target = outcome
             if redirects == self._max_redirects:
                 detail = f"more than {self._max_redirects}, next {target}"

@@ -5,7 +5,8 @@ limits and the client's address.
   (n=2**14, r=8, p=1, random 16-byte salt).
 - API and OAuth tokens are stored as their SHA-256: a stolen database holds no
   usable token.
-- Failed logins are counted per client address in memory.
+- Failed logins are counted per client address in memory; behind a trusted proxy
+  (``--trusted-proxies``) the client is the address it forwarded for.
 """
 
 from __future__ import annotations
@@ -18,6 +19,11 @@ import secrets
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
+
+from aiohttp import web
+
+from federation.context import NODE
+from federation.proxies import client_address
 
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
 MIN_PASSWORD = 8
@@ -144,15 +150,7 @@ class LoginLimiter:
         self._failures[client] = times
 
 
-def client_address(remote: str | None, headers: Mapping[str, str]) -> str:
-    """The client's address; behind a local proxy, the hop the proxy appended."""
-    peer = remote or ""
-    try:
-        address = ipaddress.ip_address(peer.split("%")[0])
-        proxied = address.is_loopback or address.is_private
-    except ValueError:
-        proxied = True  # a unix socket: only a local proxy reaches it
-    forwarded = headers.get("X-Forwarded-For", "")
-    if proxied and forwarded.strip():
-        return forwarded.split(",")[-1].strip()[:64]
-    return peer
+def request_client(request: web.Request) -> str:
+    """The client's address (behind a trusted proxy: the address it forwarded for)."""
+    trusted = request.config_dict[NODE].settings.trusted_networks
+    return client_address(request.remote, request.headers, trusted)

@@ -102,6 +102,13 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             if name in exc.headers:
                 response.headers[name] = exc.headers[name]
         return response
+    except ConnectionResetError as exc:
+        # The client went away mid-body (aiohttp: "Connection lost"): its fault, and
+        # nobody is left to read an answer.  One quiet line, no traceback.
+        if request.transport is not None and not request.transport.is_closing():
+            return _internal(request, exc)  # not our client's connection
+        log.info("client disconnected during %s %s", request.method, request.path)
+        return error_response(400, "the client disconnected", "client_disconnected")
     except DATABASE_DOWN as exc:
         log.warning("database unavailable for %s %s: %r", request.method, request.path, exc)
         return error_response(503, "service unavailable", "database_unavailable")

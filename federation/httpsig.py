@@ -58,6 +58,7 @@ class SignatureReason(StrEnum):
     MISSING_DIGEST = "missing_digest"
     DIGEST_MISMATCH = "digest_mismatch"
     HEADERS_NOT_COVERED = "headers_not_covered"
+    WRONG_HOST = "wrong_host"
     BAD_SIGNATURE = "bad_signature"
 
 
@@ -221,10 +222,11 @@ def _parse_cavage(method: str, target_uri: str, values: dict[str, str]) -> Parse
     covered = tuple(params.get("headers", "date").lower().split())
     if "date" not in covered and "(created)" not in covered:
         _fail(SignatureReason.HEADERS_NOT_COVERED, "must sign date or (created)")
-    if "(request-target)" not in covered and "digest" not in covered:
-        _fail(SignatureReason.HEADERS_NOT_COVERED, "must sign (request-target) or digest")
-    if method.upper() in _BODYLESS_METHODS and "host" not in covered:
-        _fail(SignatureReason.HEADERS_NOT_COVERED, "a GET must sign host")
+    for needed in ("(request-target)", "host"):
+        if needed not in covered:
+            # Without them a signature made for another server or path replays here.
+            _fail(SignatureReason.HEADERS_NOT_COVERED, f"must sign {needed}")
+    _check_host(values, target_uri)
 
     parts = urlsplit(target_uri)
     targets = [request_target(parts)]
@@ -283,8 +285,15 @@ def _parse_rfc9421(method: str, target_uri: str, values: dict[str, str]) -> Pars
     for name in ("created", "expires"):
         if name in params and type(params[name]) is not int:
             _fail(SignatureReason.MALFORMED_SIGNATURE, f"{name} must be an integer")
-    if "@method" not in found.components or "@target-uri" not in found.components:
-        _fail(SignatureReason.HEADERS_NOT_COVERED, "must sign @method and @target-uri")
+    components = {name.lower() for name in found.components}
+    where = "@target-uri" in components or {"@authority", "@path"} <= components
+    if "@method" not in components or not where:
+        _fail(
+            SignatureReason.HEADERS_NOT_COVERED,
+            "must sign @method and @target-uri (or @authority and @path)",
+        )
+    if "host" in components:
+        _check_host(values, target_uri)
     try:
         base = signature_base(
             found.components,
@@ -311,6 +320,21 @@ def _parse_rfc9421(method: str, target_uri: str, values: dict[str, str]) -> Pars
         if "content-digest" in found.components
         else None,
     )
+
+
+def _check_host(values: dict[str, str], target_uri: str) -> None:
+    """The signed ``Host`` must name us (``target_uri`` is our own origin + path)."""
+    ours = urlsplit(target_uri)
+    signed = values.get("host")
+    if signed is None:
+        _missing_header("host")
+    try:
+        theirs = authority(urlsplit(f"{ours.scheme}://{signed}"))
+        expected = authority(ours)
+    except ValueError:
+        _fail(SignatureReason.MALFORMED_SIGNATURE, f"invalid Host {signed!r}")
+    if theirs != expected:
+        _fail(SignatureReason.WRONG_HOST, f"signed for {signed!r}, this is {expected!r}")
 
 
 def verify_signature(

@@ -10,7 +10,6 @@ from __future__ import annotations
 import copy
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 AS_CONTEXT = "https://www.w3.org/ns/activitystreams"
 SECURITY_CONTEXT = "https://w3id.org/security/v1"
@@ -132,8 +131,3 @@ def parse_time(value: Any) -> datetime | None:
     except ValueError:
         return None
     return moment if moment.tzinfo else None
-
-
-def same_host(a: str, b: str) -> bool:
-    """Whether two URLs name the same host (case-insensitive, port ignored)."""
-    return (urlsplit(a).hostname or "").lower() == (urlsplit(b).hostname or "").lower()

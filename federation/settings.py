@@ -14,6 +14,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from federation.proxies import Network, parse_networks
+
 USERNAME_RE = re.compile(r"^[a-z0-9_]+([.-]+[a-z0-9_]+)*$", re.IGNORECASE)
 
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
@@ -58,6 +60,11 @@ class Settings:
     # Client-to-server requests per second (and burst) allowed for one bearer token.
     c2s_rate: float = 10.0
     c2s_burst: float = 60.0
+    # Key fetches an inbox POST may cause, per keyId host and per peer address
+    # (a second, and burst); a failed or refetched key waits this many seconds.
+    key_fetch_rate: float = 1.0
+    key_fetch_burst: float = 30.0
+    key_refetch_seconds: float = 60.0
     # Unprocessed inbox activities one remote actor may have queued (then 429).
     max_pending_per_actor: int = 1000
     # Multiplies every retry delay (tests use a small value to retry in seconds).
@@ -66,6 +73,8 @@ class Settings:
     unavailable_after_days: int = 7
     # Log lines as ``text`` or ``json`` (one object a line, for log collectors).
     log_format: str = "text"
+    # Reverse proxies whose X-Forwarded-For is believed (CIDRs, comma-separated).
+    trusted_proxies: str = ""
     extra: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -75,6 +84,14 @@ class Settings:
             raise SettingsError("log_format", f"{self.log_format!r} is not one of text, json")
         if not 0 < self.port < 65536:
             raise SettingsError("port", f"{self.port} is out of range")
+        if self.key_fetch_rate <= 0 or self.key_fetch_burst < 1:
+            raise SettingsError("key_fetch_rate", "the rate must be positive, the burst at least 1")
+        if self.key_refetch_seconds < 0:
+            raise SettingsError("key_refetch_seconds", "must not be negative")
+        try:
+            parse_networks(self.trusted_proxies)
+        except ValueError as exc:
+            raise SettingsError("trusted_proxies", str(exc)) from exc
         if self.origin:
             parts = urlsplit(self.origin)
             if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -93,6 +110,10 @@ class Settings:
     def domain(self) -> str:
         """The host part of handles (``coop@domain``): host[:port] of the origin."""
         return urlsplit(self.base_url).netloc
+
+    @property
+    def trusted_networks(self) -> tuple[Network, ...]:
+        return parse_networks(self.trusted_proxies)
 
     def with_overrides(self, **changes: object) -> Settings:
         return replace(self, **changes)  # type: ignore[arg-type]
@@ -123,8 +144,12 @@ ENV_NAMES: dict[str, tuple[str, type]] = {
     "c2s_rate": ("COOPFED_C2S_RATE", float),
     "c2s_burst": ("COOPFED_C2S_BURST", float),
     "max_pending_per_actor": ("COOPFED_MAX_PENDING_PER_ACTOR", int),
+    "key_fetch_rate": ("COOPFED_KEY_FETCH_RATE", float),
+    "key_fetch_burst": ("COOPFED_KEY_FETCH_BURST", float),
+    "key_refetch_seconds": ("COOPFED_KEY_REFETCH_SECONDS", float),
     "unavailable_after_days": ("COOPFED_UNAVAILABLE_AFTER_DAYS", int),
     "log_format": ("COOPFED_LOG_FORMAT", str),
+    "trusted_proxies": ("COOPFED_TRUSTED_PROXIES", str),
 }
 
 

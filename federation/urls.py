@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from federation.origins import same_origin
+
 INSTANCE_ACTOR_USERNAME = "coopfed.internal"
 
 
@@ -69,7 +71,8 @@ class Urls:
         return f"{self.base}/tags/"
 
     def is_local(self, url: str) -> bool:
-        return url == self.base or url.startswith(self.base + "/")
+        """Whether ``url`` is on this node's origin (scheme, host and port)."""
+        return same_origin(url, self.base)
 
     def local_username(self, actor_url: str) -> str | None:
         """The username of a local actor URL, or None."""

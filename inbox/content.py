@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-from actors.remote import InvalidActor, fetch_actor, parse_actor
+from actors.remote import InvalidActor, fetch_actor, fetch_authentic, parse_actor
 from federation.client import FetchError
 from federation.context import NodeContext
 from federation.jsonld import (
@@ -21,9 +21,9 @@ from federation.jsonld import (
     get_id,
     has_type,
     parse_time,
-    same_host,
     visibility_of,
 )
+from federation.origins import same_origin
 from federation.shapes import normalise
 from federation.store import InboxActivity
 from inbox.errors import Refused
@@ -54,25 +54,30 @@ async def _object_of(node: NodeContext, item: InboxActivity) -> dict[str, Any]:
     object_id = get_id(inner)
     if object_id is None:
         raise Refused("no object")
-    if not same_host(object_id, item.actor):
-        raise Refused("the object is on another host than its actor")
+    if not same_origin(object_id, item.actor):
+        raise Refused("the object is on another origin than its actor")
     try:
-        fetched = await node.client.fetch_json(object_id, signer=await node.instance_signer())
+        # Its id must be where it was finally served from (redirects followed).
+        fetched, _ = await fetch_authentic(node, object_id, await node.instance_signer())
     except FetchError as exc:
         raise Refused(f"the object could not be fetched: {exc}") from exc
+    except InvalidActor as exc:
+        raise Refused(f"the object fetched is not {object_id}: {exc.reason}") from exc
     normalised: dict[str, Any] = normalise(fetched)
     return normalised
 
 
-def _check_owned(obj: dict[str, Any], actor: str) -> str:
+def _check_owned(node: NodeContext, obj: dict[str, Any], actor: str) -> str:
     object_id = get_id(obj)
     if object_id is None:
         raise Refused("the object has no id")
     if urlsplit(object_id).scheme not in ("http", "https"):
         # "javascript://host/%0A…" has the actor's host: it would be a link on our pages.
         raise Refused("the object id is not an http(s) URL")
-    if not same_host(object_id, actor):
-        raise Refused("the object id is on another host than its actor")
+    if node.urls.is_local(object_id):
+        raise Refused("a remote object cannot have an id on our origin")
+    if not same_origin(object_id, actor):
+        raise Refused("the object id is on another origin than its actor")
     owner = get_id(obj.get("attributedTo"))
     if owner is not None and owner != actor:
         raise Refused("the object is attributed to someone else")
@@ -95,7 +100,7 @@ async def handle_create(node: NodeContext, item: InboxActivity, subject: Subject
     obj = await _object_of(node, item)
     if not has_type(obj, *POST_TYPES):
         return ignored(f"Create of {first_type(obj) or 'unknown'}")
-    object_id = _check_owned(obj, item.actor)
+    object_id = _check_owned(node, obj, item.actor)
     if not await _concerns_us(node, item, obj):
         return ignored("concerns no local actor")
     sender = await fetch_actor(node, item.actor)
@@ -132,7 +137,7 @@ async def handle_update(node: NodeContext, item: InboxActivity, subject: Subject
         return applied("actor updated")
     if not has_type(obj, *POST_TYPES):
         return ignored(f"Update of {first_type(obj) or 'unknown'}")
-    object_id = _check_owned(obj, item.actor)
+    object_id = _check_owned(node, obj, item.actor)
     stored = await node.store.get_object(object_id)
     if stored is None:
         return ignored("unknown object")

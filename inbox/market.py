@@ -18,7 +18,8 @@ from federation.client import FetchError
 from federation.context import NodeContext
 from federation.exchange import IllegalTransition, next_state
 from federation.jobs import JobHandler
-from federation.jsonld import get_id, has_type, parse_time, same_host
+from federation.jsonld import get_id, has_type, parse_time
+from federation.origins import same_origin
 from federation.shapes import as_iri, normalise
 from federation.store import Exchange, InboxActivity, Job, LocalActor
 from federation.vocab import read_measure
@@ -158,7 +159,7 @@ async def backfill_proposals(node: NodeContext, actor_uri: str) -> str:
     try:
         remote = await fetch_actor(node, actor_uri)
         outbox_url = get_id(remote.document.get("outbox"))
-        if not outbox_url or not same_host(outbox_url, actor_uri):
+        if not outbox_url or not same_origin(outbox_url, actor_uri):
             return "no outbox to read"
         signer = await node.instance_signer()
         collection = normalise(await node.client.fetch_json(outbox_url, signer=signer))
@@ -166,7 +167,7 @@ async def backfill_proposals(node: NodeContext, actor_uri: str) -> str:
         page: Any = collection.get("first", collection)
         if isinstance(page, dict) and "orderedItems" not in page and "items" not in page:
             page = as_iri(page)  # a Link to the first page, not the page
-        if isinstance(page, str) and same_host(page, actor_uri):
+        if isinstance(page, str) and same_origin(page, actor_uri):
             page = normalise(await node.client.fetch_json(page, signer=signer))
         items = None
         if isinstance(page, dict):
@@ -185,7 +186,7 @@ async def backfill_proposals(node: NodeContext, actor_uri: str) -> str:
         if kind not in ("Create", "Update") or not is_proposal(inner):
             continue
         activity_id = get_id(activity) or ""
-        if not activity_id or not same_host(activity_id, actor_uri):
+        if not activity_id or not same_origin(activity_id, actor_uri):
             continue
         synthetic = InboxActivity(
             id=0,
@@ -242,6 +243,12 @@ async def handle_offer(node: NodeContext, item: InboxActivity, subject: Subject)
     if quantity is None:
         raise Refused("the offer has no positive quantity")
     pledge = proposal.kind == "solidarity"
+    rules = await market.rules(node)
+    if pledge and rules["cap_pledges"] and proposal.quantity is not None:
+        remaining = proposal.quantity - proposal.pledged
+        if remaining <= 0:
+            raise Refused("the solidarity request's target is already reached")
+        quantity = min(quantity, remaining)  # one pledge counts at most what is missing
     _, reciprocal = _quantity(agreement.get("stipulatesReciprocal"))
     message = item.body.get("content")
     exchange = await node.store.create_exchange(
@@ -261,11 +268,28 @@ async def handle_offer(node: NodeContext, item: InboxActivity, subject: Subject)
     )
     if exchange is None:
         return ignored("offer already recorded")
-    rules = await market.rules(node)
-    if (pledge and rules["auto_accept_pledges"]) or (not pledge and rules["auto_accept_offers"]):
+    if await _auto_accepted(node, owner, item.actor, pledge=pledge, rules=rules):
         await market.accept(node, owner, exchange.id)
         return applied(f"exchange {exchange.id} offered and accepted by rule")
     return applied(f"exchange {exchange.id} offered")
+
+
+async def _auto_accepted(
+    node: NodeContext, owner: LocalActor, sender: str, *, pledge: bool, rules: dict[str, bool]
+) -> bool:
+    """Whether the coop's rules accept this offer without a person deciding.
+
+    A pledge is accepted by rule only from an actor the coop follows (unless the
+    ``auto_accept_pledges_from_anyone`` rule is on): anyone else waits for a decision.
+    """
+    if not pledge:
+        return rules["auto_accept_offers"]
+    if not rules["auto_accept_pledges"]:
+        return False
+    if rules["auto_accept_pledges_from_anyone"]:
+        return True
+    followed = await node.store.get_follow(owner.id, sender, "outbound")
+    return followed is not None and followed.state == "accepted"
 
 
 async def handle_accept(node: NodeContext, item: InboxActivity, subject: Subject) -> Outcome:
@@ -278,7 +302,7 @@ async def handle_accept(node: NodeContext, item: InboxActivity, subject: Subject
     if (
         not isinstance(result, dict)
         or not agreement_uri
-        or not same_host(agreement_uri, item.actor)
+        or not same_origin(agreement_uri, item.actor)
     ):
         await _refuse(
             node, item, exchange, "accept", "an Accept needs the Agreement, on the proposer's host"

@@ -8,9 +8,10 @@ from urllib.parse import urlsplit
 import orjson
 from aiohttp import web
 
-from federation.context import NODE
+from federation.context import NODE, NodeContext
 from federation.errors import ApiError, error_response, json_response
 from federation.jsonld import contains_nul
+from federation.proxies import client_address
 from federation.store.activities import QUEUE_FULL
 from inbox.verify import InboxRejected, is_self_delete, read_head, read_signature, verify_inbox_post
 
@@ -19,6 +20,19 @@ log = logging.getLogger(__name__)
 MAX_BODY = 1_048_576  # Mastodon's MAX_JSON_SIZE
 MAX_DEPTH = 32
 ACCEPTED_TYPES = frozenset({"application/activity+json", "application/ld+json"})
+# What a remote server is told: the reason code and one of these texts.  The
+# detail (which may name addresses, keys or internal state) only goes to the log.
+PUBLIC_TEXTS = {
+    400: "the request is malformed",
+    401: "the request's signature could not be verified",
+    403: "this request is not allowed",
+    404: "no such actor",
+    410: "this actor is gone",
+    413: "the body is too large",
+    415: "send application/activity+json or application/ld+json",
+    429: "too many requests, try again later",
+    503: "the signer's key could not be fetched now, try again later",
+}
 
 
 async def read_capped_body(request: web.Request, limit: int) -> bytes:
@@ -56,8 +70,9 @@ async def handle_inbox(request: web.Request) -> web.Response:
         return await _receive(request)
     except InboxRejected as exc:
         request.app[NODE].metrics.count_rejection(exc.reason)
-        log.info("inbox refused %s: %s", exc.reason, exc.detail)
-        response = error_response(exc.status, exc.detail or exc.reason, exc.reason)
+        log.info("inbox refused %s (%d): %s", exc.reason, exc.status, exc.detail)
+        text = PUBLIC_TEXTS.get(exc.status, "the request was refused")
+        response = error_response(exc.status, text, exc.reason)
         if exc.retry_after is not None:
             response.headers["Retry-After"] = str(max(1, round(exc.retry_after)))
         return response
@@ -93,15 +108,15 @@ async def _receive(request: web.Request) -> web.Response:
     if b"\\u0000" in body and contains_nul(document):
         raise InboxRejected(400, "bad_json", "\\u0000 cannot be stored")
     head = read_head(document, body)
+    if node.urls.is_local(head.actor):
+        # Our own actors never deliver to this inbox: whoever claims one is lying.
+        raise InboxRejected(400, "local_actor", "the actor is on this node's origin")
     actor_host = urlsplit(head.actor).hostname or ""
     if node.blocks.is_blocked(actor_host):
         raise InboxRejected(403, "blocked_domain", actor_host)
-    if node.inbox_limiter is not None:
-        wait = node.inbox_limiter.take(actor_host)
-        if wait:
-            raise InboxRejected(
-                429, "rate_limited", f"too many requests from {actor_host}", retry_after=wait
-            )
+    # Before verification the claimed actor's host proves nothing: limit the peer.
+    peer = client_address(request.remote, request.headers, node.settings.trusted_networks)
+    _limit(node, f"peer:{peer}", peer)
     parsed = read_signature(node, request.method, request.path_qs, request.headers)
     if is_self_delete(document, head) and head.type == "Delete":
         known = await node.store.get_remote_actor(head.actor)
@@ -110,7 +125,7 @@ async def _receive(request: web.Request) -> web.Response:
             # key would only fail.  Nothing to store.
             return json_response({"status": "ignored"}, status=202)
     try:
-        await verify_inbox_post(node, parsed=parsed, head=head, body=body)
+        await verify_inbox_post(node, parsed=parsed, head=head, body=body, peer=peer)
     except InboxRejected as exc:
         if exc.reason == "key_gone" and is_self_delete(document, head):
             # A Delete or Update of an actor whose key is gone (404/410): the
@@ -118,6 +133,7 @@ async def _receive(request: web.Request) -> web.Response:
             await node.store.mark_remote_actor_gone(head.actor)
             return json_response({"status": "ignored"}, status=202)
         raise
+    _limit(node, f"host:{actor_host}", actor_host)  # the actor's host, now verified
     result = await node.store.accept_inbox_activity(
         activity_id=head.id,
         actor=head.actor,
@@ -136,6 +152,15 @@ async def _receive(request: web.Request) -> web.Response:
         )
     node.metrics.inbox_accepted += 1
     return json_response({"status": result}, status=202)
+
+
+def _limit(node: NodeContext, key: str, who: str) -> None:
+    if node.inbox_limiter is not None:
+        wait = node.inbox_limiter.take(key)
+        if wait:
+            raise InboxRejected(
+                429, "rate_limited", f"too many requests from {who}", retry_after=wait
+            )
 
 
 def setup_routes(app: web.Application) -> None:

@@ -25,7 +25,9 @@ from federation.httpsig import (
 )
 from federation.jsonld import get_id
 from federation.keys import KeyFormatError, load_public_key
+from federation.origins import same_origin
 from federation.store import RemoteActor
+from inbox.keyguard import key_guard
 
 MAX_ID_LENGTH = 2048
 
@@ -88,8 +90,8 @@ def read_head(document: Any, raw_body: bytes) -> ActivityHead:
         activity_id = "urn:sha256:" + hashlib.sha256(raw_body).hexdigest()
     elif not _http_url(activity_id):
         raise InboxRejected(400, "bad_id", "id must be an http(s) URL")
-    elif urlsplit(activity_id).hostname != urlsplit(actor).hostname:
-        raise InboxRejected(400, "foreign_id", "the activity id is not on the actor's host")
+    elif not same_origin(activity_id, actor):
+        raise InboxRejected(400, "foreign_id", "the activity id is not on the actor's origin")
     if "object" in document and document["object"] is None:
         raise InboxRejected(400, "bad_object", "object must not be null")
     return ActivityHead(id=activity_id, type=activity_type, actor=actor)
@@ -109,7 +111,7 @@ def read_signature(node: NodeContext, method: str, path_qs: str, headers: Any) -
 
 
 async def verify_inbox_post(
-    node: NodeContext, *, parsed: ParsedSignature, head: ActivityHead, body: bytes
+    node: NodeContext, *, parsed: ParsedSignature, head: ActivityHead, body: bytes, peer: str = ""
 ) -> Verified:
     """Check the signature against the signer's key and the signer against the actor."""
     if not _http_url(parsed.key_id):
@@ -117,14 +119,17 @@ async def verify_inbox_post(
     key_host = urlsplit(parsed.key_id).hostname or ""
     if node.blocks.is_blocked(key_host):
         raise InboxRejected(403, "blocked_domain", key_host)
-    signer = await _signer_key(node, parsed.key_id, refresh=False)
+    signer = await _signer_key(node, parsed.key_id, refresh=False, peer=peer)
     try:
         _verify_with(parsed, signer, body, node)
     except SignatureError as exc:
         if exc.reason != SignatureReason.BAD_SIGNATURE:
             raise InboxRejected(401, exc.reason, exc.detail) from exc
-        # The key may have been rotated: fetch it once more, then decide.
-        signer = await _signer_key(node, parsed.key_id, refresh=True)
+        # The key may have been rotated: fetch it once more (at most once per
+        # interval for one key), then decide.
+        if not key_guard(node).may_refetch(parsed.key_id):
+            raise InboxRejected(401, exc.reason, exc.detail) from exc
+        signer = await _signer_key(node, parsed.key_id, refresh=True, peer=peer)
         try:
             _verify_with(parsed, signer, body, node)
         except SignatureError as again:
@@ -147,16 +152,38 @@ def _verify_with(
     verify_signature(parsed, key, method="POST", body=body, now=node.clock())
 
 
-async def _signer_key(node: NodeContext, key_id: str, *, refresh: bool) -> RemoteActor:
+async def _signer_key(node: NodeContext, key_id: str, *, refresh: bool, peer: str) -> RemoteActor:
+    guard = key_guard(node)
+    failed = guard.failure(key_id)
+    if failed is not None:
+        status, reason, detail = failed
+        raise InboxRejected(status, reason, f"{detail} (failed recently, not fetched again)")
+    key_host = urlsplit(key_id).hostname or ""
+
+    def before_fetch() -> None:
+        wait = guard.admit(key_host, peer)
+        if wait:
+            raise InboxRejected(
+                429, "key_fetch_limited", f"too many key fetches for {key_host} or {peer}",
+                retry_after=wait,
+            )  # fmt: skip
+        guard.record_fetch(key_id)
+
     try:
-        return await fetch_key(node, key_id, refresh=refresh)
-    except FetchError as exc:
-        if exc.reason in ("blocked_domain",):
-            raise InboxRejected(403, "blocked_domain", exc.url) from exc
-        if exc.status in (404, 410):
-            raise InboxRejected(401, "key_gone", str(exc)) from exc
-        if exc.temporary:
-            raise InboxRejected(503, "key_fetch_failed", str(exc)) from exc
-        raise InboxRejected(401, "key_fetch_failed", str(exc)) from exc
-    except InvalidActor as exc:
-        raise InboxRejected(401, "invalid_key_owner", exc.reason) from exc
+        return await fetch_key(node, key_id, refresh=refresh, before_fetch=before_fetch)
+    except (FetchError, InvalidActor) as exc:
+        rejected = _key_rejection(exc)
+        guard.record_failure(key_id, rejected.status, rejected.reason, rejected.detail)
+        raise rejected from exc
+
+
+def _key_rejection(exc: FetchError | InvalidActor) -> InboxRejected:
+    if isinstance(exc, InvalidActor):
+        return InboxRejected(401, "invalid_key_owner", exc.reason)
+    if exc.reason in ("blocked_domain",):
+        return InboxRejected(403, "blocked_domain", exc.url)
+    if exc.status in (404, 410):
+        return InboxRejected(401, "key_gone", str(exc))
+    if exc.temporary:
+        return InboxRejected(503, "key_fetch_failed", str(exc))
+    return InboxRejected(401, "key_fetch_failed", str(exc))

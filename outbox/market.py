@@ -29,7 +29,15 @@ from outbox.publish import delete_post, publish_object, update_object
 log = logging.getLogger(__name__)
 
 CLOSE_PROPOSAL = "close_proposal"
-RULE_DEFAULTS: dict[str, bool] = {"auto_accept_pledges": True, "auto_accept_offers": False}
+# auto_accept_pledges: pledges from coops we follow are accepted without a decision;
+# auto_accept_pledges_from_anyone: ... and from anyone else too (off: they wait);
+# cap_pledges: one pledge counts at most what is still missing of the target.
+RULE_DEFAULTS: dict[str, bool] = {
+    "auto_accept_pledges": True,
+    "auto_accept_pledges_from_anyone": False,
+    "cap_pledges": True,
+    "auto_accept_offers": False,
+}
 
 
 def spec_of(p: Proposal) -> ProposalSpec:

@@ -12,10 +12,10 @@ from typing import Any
 
 from actors.local import build_actor, text_to_html
 from actors.remote import InvalidActor, fetch_actor
-from actors.webfinger import WebfingerError, resolve_handle
+from actors.webfinger import WebfingerError, resolve_actor
 from federation.client import FetchError
 from federation.context import NodeContext
-from federation.jsonld import get_ids, visibility_of
+from federation.jsonld import get_id, get_ids, visibility_of
 from federation.netguard import normalize_domain
 from federation.store import Follow, LocalActor, RemoteActor
 from outbox import build
@@ -34,12 +34,18 @@ def _failure(text: str, exc: Exception) -> str:
 
 
 async def _resolve(node: NodeContext, handle_or_url: str) -> str:
-    """The actor URL of ``user@host`` or a URL; ActionError when WebFinger finds nobody."""
+    """The actor URL of ``user@host`` (its host's WebFinger vouching) or a URL."""
+    if handle_or_url.startswith(("http://", "https://")):
+        return handle_or_url
     try:
-        return await resolve_handle(node, handle_or_url)
+        return (await resolve_actor(node, handle_or_url)).uri
     except WebfingerError as exc:
         raise ActionError(
             "unknown_actor", _failure(f"cannot find {handle_or_url}: {exc.reason}", exc)
+        ) from exc
+    except (FetchError, InvalidActor) as exc:
+        raise ActionError(
+            "unreachable_actor", _failure(f"cannot fetch {handle_or_url}: {exc}", exc)
         ) from exc
 
 
@@ -52,15 +58,24 @@ def _follow_document(follow: Follow, actor_url: str, target: str) -> dict[str, A
 
 async def follow(node: NodeContext, actor: LocalActor, handle_or_url: str) -> Follow:
     """Follow a remote actor by ``user@host`` or actor URL; pending until Accept."""
-    target_url = await _resolve(node, handle_or_url)
-    if node.urls.is_local(target_url):
+    is_url = handle_or_url.startswith(("http://", "https://"))
+    if is_url and node.urls.is_local(handle_or_url):
         raise ActionError("local_actor", "a coop cannot follow itself")
     try:
-        target = await fetch_actor(node, target_url, refresh=True)
+        if is_url:
+            target = await fetch_actor(node, handle_or_url, refresh=True, exact=False)
+        else:  # a handle: its host's WebFinger must vouch for the actor
+            target = await resolve_actor(node, handle_or_url)
+    except WebfingerError as exc:
+        raise ActionError(
+            "unknown_actor", _failure(f"cannot find {handle_or_url}: {exc.reason}", exc)
+        ) from exc
     except (FetchError, InvalidActor) as exc:
         raise ActionError(
-            "unreachable_actor", _failure(f"cannot fetch {target_url}: {exc}", exc)
+            "unreachable_actor", _failure(f"cannot fetch {handle_or_url}: {exc}", exc)
         ) from exc
+    if node.urls.is_local(target.uri):
+        raise ActionError("local_actor", "a coop cannot follow itself")
     existing = await node.store.get_follow(actor.id, target.uri, "outbound")
     if existing is not None and existing.state == "accepted":
         raise ActionError("already_following", f"we already follow {target.handle}")
@@ -323,11 +338,17 @@ async def announce(node: NodeContext, actor: LocalActor, object_uri: str) -> dic
 async def undo(node: NodeContext, actor: LocalActor, activity_id: str) -> dict[str, Any]:
     """Take back a Like or an Announce we sent, by its activity id."""
     stored = await node.store.get_outbox_activity(activity_id)
-    if stored is None or stored["body"].get("type") not in ("Like", "Announce"):
+    actor_url = node.urls.actor(actor.username)
+    if (
+        stored is None
+        or stored["body"].get("type") not in ("Like", "Announce")
+        or get_id(stored["body"].get("actor")) != actor_url
+    ):
+        # Another local actor's Like is not this outbox's to take back.
         raise ActionError("not_found", f"no Like or Announce of ours at {activity_id}")
     activity = build.build_undo(
         activity_id=node.urls.activity(node.new_token()),
-        actor=node.urls.actor(actor.username),
+        actor=actor_url,
         inner=stored["body"],
     )
     await send_activity(node, actor, activity)

@@ -53,6 +53,12 @@ FLAG_HELP: dict[str, str] = {
     "c2s_rate": "client API requests a second per token (default 10)",
     "c2s_burst": "client API burst per token (default 60)",
     "max_pending_per_actor": "unprocessed activities one remote actor may queue (default 1000)",
+    "trusted_proxies": "reverse proxies whose X-Forwarded-For is believed, as CIDRs "
+    "(e.g. 127.0.0.1/32,::1/128; default none)",
+    "key_fetch_rate": "key fetches an inbox may cause a second, per key host and per peer "
+    "(default 1)",
+    "key_fetch_burst": "burst of those key fetches (default 30)",
+    "key_refetch_seconds": "seconds before a failed or cached key is fetched again (default 60)",
     "log_format": "log lines as `text` or `json` (one JSON object a line; default text)",
 }
 NODE_FLAGS = ("data_dir", "database_url")

@@ -300,7 +300,15 @@ def add_commands(add: Adder) -> None:
             p.add_argument("--reason", metavar="TEXT", help="why, for the other coop")
     p = add("rules", command(rules), "show or set the coop's automatic answers")
     for flag, text in (
-        ("--auto-accept-pledges", "accept pledges to our solidarity requests (default on)"),
+        (
+            "--auto-accept-pledges",
+            "accept pledges to our solidarity requests from coops we follow (default on)",
+        ),
+        (
+            "--auto-accept-pledges-from-anyone",
+            "accept pledges by rule from actors we do not follow too (default off)",
+        ),
+        ("--cap-pledges", "count one pledge at most up to what the target misses (default on)"),
         ("--auto-accept-offers", "accept every response to our offers and needs (default off)"),
     ):
         p.add_argument(flag, choices=("on", "off"), help=text)

@@ -17,6 +17,7 @@ from decimal import Decimal
 from admin.auth import LIMITER, set_password
 from admin.routes import ADMIN_APP
 from federation.credentials import client_address, hash_password, verify_password
+from federation.proxies import parse_networks
 from federation.store import Exchange, Proposal
 from outbox import market
 from outbox.c2s import issue_token
@@ -70,11 +71,14 @@ def test_password_hash_is_salted_scrypt() -> None:
 
 
 def test_client_address_behind_a_local_proxy() -> None:
-    # A direct public client is itself; a local proxy's appended hop is the client
-    assert client_address("93.184.216.34", {"X-Forwarded-For": "10.0.0.1"}) == "93.184.216.34"
+    # A direct public client is itself; a trusted proxy's appended hop is the client
+    local = parse_networks("127.0.0.1/32")
+    forwarded = {"X-Forwarded-For": "10.0.0.1"}
+    assert client_address("93.184.216.34", forwarded, local) == "93.184.216.34"
     forwarded = {"X-Forwarded-For": "192.0.2.77, 198.51.100.1"}
-    assert client_address("127.0.0.1", forwarded) == "198.51.100.1"
-    assert client_address("127.0.0.1", {}) == "127.0.0.1"
+    assert client_address("127.0.0.1", forwarded, local) == "198.51.100.1"
+    assert client_address("127.0.0.1", forwarded, ()) == "127.0.0.1"  # no proxy configured
+    assert client_address("127.0.0.1", {}, local) == "127.0.0.1"
 
 
 # -- login, sessions, logout ---------------------------------------------------------

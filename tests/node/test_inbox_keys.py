@@ -111,7 +111,10 @@ async def test_replayed_transient_activity_is_a_duplicate(
 # -- key rotation --------------------------------------------------------------
 
 
-async def test_rotated_key_is_refetched_once(node: RunningNode, peer: FakePeer) -> None:
+async def test_rotated_key_is_refetched_once(nodes: NodeFactory, peer: FakePeer) -> None:
+    # No wait between refetches here (the once-per-interval limit is the subject of
+    # test_security_keyfetch.py).
+    node = await nodes("a", key_refetch_seconds=0)
     inbox = f"{node.base_url}/inbox"
     alice = peer.add_actor("alice")
     # Given the node has cached alice's key

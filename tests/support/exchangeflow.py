@@ -143,3 +143,16 @@ async def _all_emitted_valid(*ns: RunningNode) -> set[str]:
                 assert vocabulary_problems(activity) == [], activity
                 checked.add(independent_parse(activity))
     return checked
+
+
+async def _trusts(n: RunningNode, *actors: str) -> None:
+    """``n``'s coop follows ``actors`` (accepted): their pledges are accepted by rule."""
+    coop = await n.ctx.coop_actor()
+    for actor in actors:
+        await n.ctx.store.upsert_follow(
+            local_actor_id=coop.id,
+            remote_actor=actor,
+            direction="outbound",
+            state="accepted",
+            activity_id=f"{n.base_url}/activities/follow-{abs(hash(actor))}",
+        )

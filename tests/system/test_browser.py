@@ -63,6 +63,7 @@ async def test_public_board_and_proposal_page(nodes: NodeFactory, browser: Brows
     a = await nodes("a")
     b = await nodes("b")
     await _follows(b, a)
+    await _follows(a, b)  # pledges are accepted by rule from coops A follows
     coop = await a.ctx.coop_actor()
     # Given an offer and a solidarity request that B pledged a fifth of
     create = await market.publish_proposal(

@@ -211,8 +211,16 @@ async def test_matches_respond_and_accept(nodes: NodeFactory) -> None:
     matches, rules = await asyncio.gather(
         coopfed(a, "matches"), coopfed(a, "rules", "--auto-accept-pledges", "off")
     )
-    assert ok(rules) == "auto-accept-pledges: off\nauto-accept-offers: off\n"
-    assert await market.rules(a.ctx) == {"auto_accept_pledges": False, "auto_accept_offers": False}
+    assert ok(rules) == (
+        "auto-accept-pledges: off\nauto-accept-pledges-from-anyone: off\n"
+        "cap-pledges: on\nauto-accept-offers: off\n"
+    )
+    assert await market.rules(a.ctx) == {
+        "auto_accept_pledges": False,
+        "auto_accept_pledges_from_anyone": False,
+        "cap_pledges": True,
+        "auto_accept_offers": False,
+    }
     out = ok(matches)
     # Then each comes with the command that answers it
     lines = out.splitlines()

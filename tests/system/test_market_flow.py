@@ -29,6 +29,7 @@ from tests.support.exchangeflow import (
     _seen,
     _shared,
     _trail,
+    _trusts,
 )
 from tests.support.nodes import NodeFactory, RunningNode, eventually
 from tests.support.peerflow import (
@@ -42,6 +43,7 @@ async def test_solidarity_pledges_update_progress(nodes: NodeFactory) -> None:
     c = await nodes("c")
     await _follow(b, a)
     await _follow(c, a)
+    await _trusts(a, b.actor_url, c.actor_url)
     a_coop = await a.ctx.coop_actor()
     deadline = (datetime.now(UTC) + timedelta(days=3)).isoformat()
     create = await market.publish_proposal(

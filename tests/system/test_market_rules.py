@@ -26,6 +26,7 @@ from tests.support.exchangeflow import (
     _inbox_item,
     _only_exchange,
     _seen,
+    _trusts,
 )
 from tests.support.fakepeer import PUBLIC, FakePeer, PeerActor
 from tests.support.nodes import NodeFactory, RunningNode, eventually
@@ -71,6 +72,7 @@ async def test_replayed_pledge_is_counted_once(nodes: NodeFactory) -> None:
     peer = await FakePeer(style="mastodon").start()
     try:
         carol = peer.add_actor("carol")
+        await _trusts(a, carol.id)
         pledge = _pledge(peer, carol, a.actor_url, uri, 700)
         # When a Mastodon-shaped coop pledges 700 € (auto-accepted by default)
         exchange_outcome = await send_and_wait(peer, carol, a, pledge)
@@ -110,6 +112,7 @@ async def test_concurrent_pledges_are_all_counted_and_federated(nodes: NodeFacto
         alice = peer.add_actor("alice")
         await accepted_follower(peer, alice, a)
         donors = [peer.add_actor(f"donor{i}") for i in range(12)]
+        await _trusts(a, *(d.id for d in donors))
         pledges = [_pledge(peer, d, a.actor_url, uri, 100) for d in donors]
         # When twelve coops pledge 100 € each at the same moment
         sent = await asyncio.gather(
@@ -144,6 +147,7 @@ async def test_concurrent_pledges_are_all_counted_and_federated(nodes: NodeFacto
 async def test_a_cancelled_pledge_no_longer_counts(nodes: NodeFactory) -> None:
     a, b = await nodes("a"), await nodes("b")
     await _follow(b, a)
+    await _trusts(a, b.actor_url)
     create = await market.publish_proposal(
         a.ctx, await a.ctx.coop_actor(), SOLIDARITY | {"deadline": _in_days(3)}
     )
@@ -173,13 +177,16 @@ async def test_a_cancelled_pledge_no_longer_counts(nodes: NodeFactory) -> None:
 async def test_auto_accept_rules(nodes: NodeFactory) -> None:
     a = await nodes("a")
     a_coop = await a.ctx.coop_actor()
-    assert await market.rules(a.ctx) == {"auto_accept_pledges": True, "auto_accept_offers": False}
+    assert await market.rules(a.ctx) == market.RULE_DEFAULTS
     need = await market.publish_proposal(a.ctx, a_coop, NEED)
     fund = await market.publish_proposal(a.ctx, a_coop, SOLIDARITY | {"deadline": _in_days(3)})
     # Given the coop flips both rules
     await a.ctx.store.set_rule("auto_accept_offers", True)
     await a.ctx.store.set_rule("auto_accept_pledges", False)
-    assert await market.rules(a.ctx) == {"auto_accept_pledges": False, "auto_accept_offers": True}
+    assert await market.rules(a.ctx) == market.RULE_DEFAULTS | {
+        "auto_accept_pledges": False,
+        "auto_accept_offers": True,
+    }
     peer = await FakePeer(style="mastodon").start()
     try:
         dave = peer.add_actor("dave")
@@ -329,6 +336,7 @@ async def test_matches_between_our_proposals_and_a_followed_coops(nodes: NodeFac
 async def test_a_mastodon_follower_reads_proposals_and_progress(nodes: NodeFactory) -> None:
     a, b = await nodes("a"), await nodes("b")
     await _follow(b, a)
+    await _trusts(a, b.actor_url)
     a_coop = await a.ctx.coop_actor()
     peer = await FakePeer(style="mastodon").start()
     try:

@@ -102,11 +102,14 @@ def test_read_head_refuses_malformed_activities(document: Any, status: int, reas
     assert refusal(document) == (status, reason)
 
 
-def test_read_head_compares_hosts_not_strings() -> None:
-    # Given an id on the actor's host with another path and a different scheme
-    document = {"type": "Create", "actor": ALICE, "id": "http://m.example/statuses/9/activity"}
-    # Then it is on the actor's host
-    assert head_of(document).id == "http://m.example/statuses/9/activity"
+def test_read_head_compares_origins_not_strings() -> None:
+    # Given an id on the actor's origin with another path and an explicit default port
+    document = {"type": "Create", "actor": ALICE, "id": "https://M.example:443/statuses/9/act"}
+    # Then it is on the actor's origin
+    assert head_of(document).id == "https://M.example:443/statuses/9/act"
+    # But the same host with another scheme or port is another origin
+    for other in ("http://m.example/statuses/9/act", "https://m.example:8443/statuses/9/act"):
+        assert refusal({**document, "id": other}) == (400, "foreign_id")
 
 
 # -- is_self_delete ------------------------------------------------------------
