@@ -6,14 +6,19 @@ process counts its deliveries in its own memory, not in the web process's.
 The gauges (queue depth, failing hosts, followers) come from the database and
 are the same from every process.
 
-``render_metrics`` is pure: counters and gauges in, exposition text out;
+``render_metrics`` is pure: counters and gauges in, exposition text out (written
+by prometheus-client, whose own registry is not used: each scrape renders a snapshot);
 ``coopfed/probes.py`` serves it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 # Label values always present (0 until counted), so that rate() sees a series
@@ -52,107 +57,97 @@ class Gauges:
     following: int
 
 
-def escape_label(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+Family = CounterMetricFamily | GaugeMetricFamily
 
 
-class _Exposition:
-    def __init__(self) -> None:
-        self.lines: list[str] = []
+def _by_label(family: Family, values: Mapping[str, int], always: Iterable[str] = ()) -> Family:
+    for key in sorted(set(values) | set(always)):
+        family.add_metric([key], values.get(key, 0))
+    return family
 
-    def family(self, name: str, kind: str, help_text: str) -> None:
-        self.lines.append(f"# HELP {name} {help_text}")
-        self.lines.append(f"# TYPE {name} {kind}")
 
-    def sample(self, name: str, value: int, label: str | None = None, key: str = "") -> None:
-        labels = f'{{{label}="{escape_label(key)}"}}' if label else ""
-        self.lines.append(f"{name}{labels} {value}")
+class _Snapshot(Collector):
+    """One scrape's worth of counters and gauges, as prometheus-client families."""
 
-    def by_label(
-        self,
-        name: str,
-        kind: str,
-        help_text: str,
-        label: str,
-        values: Mapping[str, int],
-        always: Iterable[str] = (),
-    ) -> None:
-        self.family(name, kind, help_text)
-        for key in sorted(set(values) | set(always)):
-            self.sample(name, values.get(key, 0), label, key)
+    def __init__(self, metrics: Metrics, gauges: Gauges) -> None:
+        self.metrics = metrics
+        self.gauges = gauges
 
-    def text(self) -> str:
-        return "\n".join(self.lines) + "\n"
+    def collect(self) -> Iterator[Family]:
+        m, g = self.metrics, self.gauges
+        yield CounterMetricFamily(
+            "coopfed_inbox_accepted",
+            "Activities the inbox verified and stored (this process).",
+            value=m.inbox_accepted,
+        )
+        yield _by_label(
+            CounterMetricFamily(
+                "coopfed_inbox_rejected",
+                "Requests the inbox or a domain block refused, by reason.",
+                labels=["reason"],
+            ),
+            m.inbox_rejected,
+        )
+        yield _by_label(
+            CounterMetricFamily(
+                "coopfed_deliveries",
+                "Delivery attempts by outcome (this process's workers).",
+                labels=["outcome"],
+            ),
+            m.deliveries,
+            DELIVERY_OUTCOMES,
+        )
+        yield CounterMetricFamily(
+            "coopfed_deliveries_queued",
+            "Deliveries queued by this process (one per inbox).",
+            value=m.deliveries_queued,
+        )
+        yield _by_label(
+            CounterMetricFamily(
+                "coopfed_jobs_retried",
+                "Failed jobs scheduled again, by kind (this process's workers).",
+                labels=["kind"],
+            ),
+            m.jobs_retried,
+            JOB_KINDS,
+        )
+        yield _by_label(
+            GaugeMetricFamily(
+                "coopfed_queue_depth",
+                "Jobs in the queue (due or waiting to retry), by kind.",
+                labels=["kind"],
+            ),
+            g.queue_depth,
+            JOB_KINDS,
+        )
+        yield _by_label(
+            GaugeMetricFamily(
+                "coopfed_failed_jobs",
+                "Jobs given up and kept in failed_jobs, by kind.",
+                labels=["kind"],
+            ),
+            g.failed_jobs,
+            JOB_KINDS,
+        )
+        for name, value, help_text in (
+            (
+                "coopfed_unavailable_hosts",
+                g.unavailable_hosts,
+                "Hosts skipped after failing on too many days, until they revive.",
+            ),
+            (
+                "coopfed_failing_hosts",
+                g.failing_hosts,
+                "Hosts failing since their last success (unavailable ones too).",
+            ),
+            ("coopfed_followers", g.followers, "Accepted followers of the node's actors."),
+            ("coopfed_following", g.following, "Accepted follows of the node's actors."),
+        ):
+            yield GaugeMetricFamily(name, help_text, value=value)
 
 
 def render_metrics(metrics: Metrics, gauges: Gauges) -> str:
     """The Prometheus text exposition (format 0.0.4) of counters and gauges."""
-    out = _Exposition()
-    out.family(
-        "coopfed_inbox_accepted_total",
-        "counter",
-        "Activities the inbox verified and stored (this process).",
-    )
-    out.sample("coopfed_inbox_accepted_total", metrics.inbox_accepted)
-    out.by_label(
-        "coopfed_inbox_rejected_total",
-        "counter",
-        "Requests the inbox or a domain block refused, by reason.",
-        "reason",
-        metrics.inbox_rejected,
-    )
-    out.by_label(
-        "coopfed_deliveries_total",
-        "counter",
-        "Delivery attempts by outcome (this process's workers).",
-        "outcome",
-        metrics.deliveries,
-        DELIVERY_OUTCOMES,
-    )
-    out.family(
-        "coopfed_deliveries_queued_total",
-        "counter",
-        "Deliveries queued by this process (one per inbox).",
-    )
-    out.sample("coopfed_deliveries_queued_total", metrics.deliveries_queued)
-    out.by_label(
-        "coopfed_jobs_retried_total",
-        "counter",
-        "Failed jobs scheduled again, by kind (this process's workers).",
-        "kind",
-        metrics.jobs_retried,
-        JOB_KINDS,
-    )
-    out.by_label(
-        "coopfed_queue_depth",
-        "gauge",
-        "Jobs in the queue (due or waiting to retry), by kind.",
-        "kind",
-        gauges.queue_depth,
-        JOB_KINDS,
-    )
-    out.by_label(
-        "coopfed_failed_jobs",
-        "gauge",
-        "Jobs given up and kept in failed_jobs, by kind.",
-        "kind",
-        gauges.failed_jobs,
-        JOB_KINDS,
-    )
-    for name, value, help_text in (
-        (
-            "coopfed_unavailable_hosts",
-            gauges.unavailable_hosts,
-            "Hosts skipped after failing on too many days, until they revive.",
-        ),
-        (
-            "coopfed_failing_hosts",
-            gauges.failing_hosts,
-            "Hosts failing since their last success (unavailable ones too).",
-        ),
-        ("coopfed_followers", gauges.followers, "Accepted followers of the node's actors."),
-        ("coopfed_following", gauges.following, "Accepted follows of the node's actors."),
-    ):
-        out.family(name, "gauge", help_text)
-        out.sample(name, value)
-    return out.text()
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Snapshot(metrics, gauges))
+    return generate_latest(registry).decode()

@@ -78,8 +78,7 @@ async def test_notifications_of_a_peers_follow_mention_like_and_boost(
     assert [n["status"]["id"] if n["status"] else None for n in items[:2]] == [mine["id"]] * 2
     mention = items[2]["status"]
     assert mention["content"] == (
-        '<p>Nice <strong>harvest</strong> <a rel="nofollow noopener noreferrer" '
-        'target="_blank">see</a></p>'
+        '<p>Nice <b>harvest</b> <a target="_blank" rel="nofollow noopener noreferrer">see</a></p>'
     )
     assert (mention["in_reply_to_id"], mention["visibility"]) == (mine["id"], "public")
     assert set(mention) == STATUS_KEYS and set(items[3]["account"]) == ACCOUNT_KEYS

@@ -27,49 +27,49 @@ from tests.support.peerflow import accepted_follower, shared_inbox
 EXPECTED = """\
 # HELP coopfed_inbox_accepted_total Activities the inbox verified and stored (this process).
 # TYPE coopfed_inbox_accepted_total counter
-coopfed_inbox_accepted_total 3
+coopfed_inbox_accepted_total 3.0
 # HELP coopfed_inbox_rejected_total Requests the inbox or a domain block refused, by reason.
 # TYPE coopfed_inbox_rejected_total counter
-coopfed_inbox_rejected_total{reason="bad \\"quoted\\"\\\\path\\n"} 1
-coopfed_inbox_rejected_total{reason="too_large"} 2
+coopfed_inbox_rejected_total{reason="bad \\"quoted\\"\\\\path\\n"} 1.0
+coopfed_inbox_rejected_total{reason="too_large"} 2.0
 # HELP coopfed_deliveries_total Delivery attempts by outcome (this process's workers).
 # TYPE coopfed_deliveries_total counter
-coopfed_deliveries_total{outcome="blocked"} 0
-coopfed_deliveries_total{outcome="delivered"} 5
-coopfed_deliveries_total{outcome="permanent"} 0
-coopfed_deliveries_total{outcome="retry"} 0
-coopfed_deliveries_total{outcome="skipped"} 0
+coopfed_deliveries_total{outcome="blocked"} 0.0
+coopfed_deliveries_total{outcome="delivered"} 5.0
+coopfed_deliveries_total{outcome="permanent"} 0.0
+coopfed_deliveries_total{outcome="retry"} 0.0
+coopfed_deliveries_total{outcome="skipped"} 0.0
 # HELP coopfed_deliveries_queued_total Deliveries queued by this process (one per inbox).
 # TYPE coopfed_deliveries_queued_total counter
-coopfed_deliveries_queued_total 6
+coopfed_deliveries_queued_total 6.0
 # HELP coopfed_jobs_retried_total Failed jobs scheduled again, by kind (this process's workers).
 # TYPE coopfed_jobs_retried_total counter
-coopfed_jobs_retried_total{kind="close_proposal"} 0
-coopfed_jobs_retried_total{kind="deliver"} 4
-coopfed_jobs_retried_total{kind="process_inbox"} 0
+coopfed_jobs_retried_total{kind="close_proposal"} 0.0
+coopfed_jobs_retried_total{kind="deliver"} 4.0
+coopfed_jobs_retried_total{kind="process_inbox"} 0.0
 # HELP coopfed_queue_depth Jobs in the queue (due or waiting to retry), by kind.
 # TYPE coopfed_queue_depth gauge
-coopfed_queue_depth{kind="close_proposal"} 0
-coopfed_queue_depth{kind="custom"} 7
-coopfed_queue_depth{kind="deliver"} 2
-coopfed_queue_depth{kind="process_inbox"} 0
+coopfed_queue_depth{kind="close_proposal"} 0.0
+coopfed_queue_depth{kind="custom"} 7.0
+coopfed_queue_depth{kind="deliver"} 2.0
+coopfed_queue_depth{kind="process_inbox"} 0.0
 # HELP coopfed_failed_jobs Jobs given up and kept in failed_jobs, by kind.
 # TYPE coopfed_failed_jobs gauge
-coopfed_failed_jobs{kind="close_proposal"} 0
-coopfed_failed_jobs{kind="deliver"} 0
-coopfed_failed_jobs{kind="process_inbox"} 1
+coopfed_failed_jobs{kind="close_proposal"} 0.0
+coopfed_failed_jobs{kind="deliver"} 0.0
+coopfed_failed_jobs{kind="process_inbox"} 1.0
 # HELP coopfed_unavailable_hosts Hosts skipped after failing on too many days, until they revive.
 # TYPE coopfed_unavailable_hosts gauge
-coopfed_unavailable_hosts 1
+coopfed_unavailable_hosts 1.0
 # HELP coopfed_failing_hosts Hosts failing since their last success (unavailable ones too).
 # TYPE coopfed_failing_hosts gauge
-coopfed_failing_hosts 2
+coopfed_failing_hosts 2.0
 # HELP coopfed_followers Accepted followers of the node's actors.
 # TYPE coopfed_followers gauge
-coopfed_followers 10
+coopfed_followers 10.0
 # HELP coopfed_following Accepted follows of the node's actors.
 # TYPE coopfed_following gauge
-coopfed_following 4
+coopfed_following 4.0
 """
 
 
@@ -186,7 +186,7 @@ async def test_metrics_behind_a_proxy_need_an_api_token(
     status, text, _ = await scrape(http, node, proxied | {"Authorization": "Bearer s3cret"})
     # Then it gets the metrics
     assert status == 200
-    assert "coopfed_followers 0\n" in text
+    assert samples(text)["coopfed_followers"] == 0
 
 
 @pytest.mark.parametrize(

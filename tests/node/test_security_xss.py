@@ -50,7 +50,7 @@ def test_safe_href_is_http_and_https_only() -> None:
     ):
         assert safe_href(bad) is None, bad
     assert sanitize_html('<a href="javascript:alert(1)">x</a>') == (
-        '<a rel="nofollow noopener noreferrer" target="_blank">x</a>'
+        '<a target="_blank" rel="nofollow noopener noreferrer">x</a>'
     )
 
 
