@@ -9,6 +9,7 @@ from actors.local import build_actor, build_tombstone
 from federation.context import NODE
 from federation.errors import ApiError, json_response
 from federation.jsonld import AP_CONTENT_TYPE, build_context
+from federation.mediafiles import CACHE_CONTROL
 from federation.store import LocalActor
 from federation.urls import INSTANCE_ACTOR_USERNAME
 from federation.vocab import KIND_TAGS, namespace_document, proposal_context
@@ -220,6 +221,25 @@ async def handle_namespace(request: web.Request) -> web.Response:
     return json_response(namespace_document(), content_type="application/ld+json")
 
 
+async def handle_media(request: web.Request) -> web.FileResponse:
+    """An uploaded image, by its content-addressed name: cached for good."""
+    media = request.app[NODE].media
+    name = request.match_info["name"]
+    path = media.path_of(name)
+    if path is None:
+        raise ApiError(404, "no such file", reason="not_found")
+    response = web.FileResponse(
+        path,
+        headers={
+            "Content-Type": media.media_type(name),
+            "Cache-Control": CACHE_CONTROL,
+            # An image, never a document: nothing in it may run.
+            "Content-Security-Policy": "default-src 'none'; sandbox",
+        },
+    )
+    return response
+
+
 def setup_routes(app: web.Application) -> None:
     app.router.add_get("/", handle_home)
     app.router.add_get("/.well-known/webfinger", webfinger.handle_webfinger)
@@ -241,3 +261,4 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/network", handle_network)
     app.router.add_get("/tags/{tag}", handle_tag)
     app.router.add_get("/ns", handle_namespace)
+    app.router.add_get("/media/{name}", handle_media)

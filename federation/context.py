@@ -11,6 +11,7 @@ from aiohttp import web
 
 from federation.client import SignedClient
 from federation.keys import Signer, load_private_key
+from federation.mediafiles import MediaFiles
 from federation.metrics import Metrics
 from federation.netguard import AddressGuard, DomainBlocks
 from federation.ratelimit import RateLimiter
@@ -42,6 +43,10 @@ class NodeContext:
     # Client-to-server requests, keyed by the bearer token's hash.
     c2s_limiter: RateLimiter | None = None
     _signers: dict[str, Signer] = field(default_factory=dict)
+
+    @property
+    def media(self) -> MediaFiles:
+        return MediaFiles(self.settings.media_path)
 
     def signer_for(self, actor: LocalActor) -> Signer:
         """The actor's signing key, parsed once (a validated PEM load costs 36 ms)."""

@@ -38,6 +38,9 @@ class Settings:
     port: int = 8080
     origin: str = ""
     data_dir: Path = Path("data")
+    # Uploaded images (avatars, headers, members' photos); empty: <data_dir>/media.
+    # Several web processes or hosts must share it (a volume, a network mount).
+    media_dir: Path | None = None
     username: str = "coop"
     # Profile: applied at start when given; empty keeps what the node has.
     name: str = ""
@@ -100,6 +103,10 @@ class Settings:
                 raise SettingsError("origin", "the origin must not carry a path")
 
     @property
+    def media_path(self) -> Path:
+        return self.media_dir if self.media_dir is not None else self.data_dir / "media"
+
+    @property
     def base_url(self) -> str:
         """The public base URL, without a trailing slash."""
         if self.origin:
@@ -125,6 +132,7 @@ ENV_NAMES: dict[str, tuple[str, type]] = {
     "port": ("COOPFED_PORT", int),
     "origin": ("COOPFED_ORIGIN", str),
     "data_dir": ("COOPFED_DATA_DIR", Path),
+    "media_dir": ("COOPFED_MEDIA_DIR", Path),
     "username": ("COOPFED_USERNAME", str),
     "name": ("COOPFED_NAME", str),
     "summary": ("COOPFED_SUMMARY", str),

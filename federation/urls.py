@@ -36,6 +36,9 @@ class Urls:
     def following(self, username: str) -> str:
         return f"{self.actor(username)}/following"
 
+    def media(self, name: str) -> str:
+        return f"{self.base}/media/{name}"
+
     def profile_page(self, username: str) -> str:
         return f"{self.base}/@{username}"
 

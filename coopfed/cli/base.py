@@ -34,6 +34,8 @@ FLAG_HELP: dict[str, str] = {
     "port": "port to listen on (default 8080)",
     "origin": "public base URL, e.g. https://coop.example (default http://HOST:PORT)",
     "data_dir": "directory for keys, the embedded database and logs (default ./data)",
+    "media_dir": "directory for uploaded images (default DATA_DIR/media); shared by all "
+    "web processes",
     "username": "the coop's handle: @USERNAME@domain (default coop); never changes later",
     "name": "the coop's display name",
     "summary": "a short description of the coop (plain text)",
