@@ -29,6 +29,18 @@ DATABASE_DOWN: tuple[type[BaseException], ...] = (
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+class ReasonError(Exception):
+    """A failure with a stable machine ``reason`` and a human ``detail``."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(reason, detail)
+        self.reason = reason
+        self.detail = detail
+
+    def __str__(self) -> str:
+        return f"{self.reason}: {self.detail}" if self.detail else self.reason
+
+
 class ApiError(Exception):
     """An error a client caused, or one it should know of (status < 500 or 503)."""
 

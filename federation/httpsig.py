@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from federation.digests import compute_content_digest as compute_content_digest
 from federation.digests import compute_digest as compute_digest
 from federation.digests import digest_matches
+from federation.errors import ReasonError
 from federation.keys import Signer
 from federation.rfc9421 import (
     ComponentError,
@@ -62,16 +63,8 @@ class SignatureReason(StrEnum):
     BAD_SIGNATURE = "bad_signature"
 
 
-class SignatureError(Exception):
+class SignatureError(ReasonError):
     """Verification failed. ``reason`` is a `SignatureReason` value, ``detail`` human text."""
-
-    def __init__(self, reason: str, detail: str = "") -> None:
-        super().__init__(reason, detail)
-        self.reason = reason
-        self.detail = detail
-
-    def __str__(self) -> str:
-        return f"{self.reason}: {self.detail}" if self.detail else self.reason
 
 
 def _fail(reason: SignatureReason, detail: str) -> NoReturn:

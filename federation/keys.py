@@ -14,23 +14,17 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPublicKey
 
+from federation.errors import ReasonError
+
 RSA_KEY_SIZE = 2048
 RSA_PUBLIC_EXPONENT = 65537
 
 
-class KeyFormatError(Exception):
+class KeyFormatError(ReasonError):
     """A PEM could not be loaded as an RSA key.
 
     ``reason`` is a machine code (``"malformed"`` or ``"not_rsa"``), ``detail`` human text.
     """
-
-    def __init__(self, reason: str, detail: str = "") -> None:
-        super().__init__(reason, detail)
-        self.reason = reason
-        self.detail = detail
-
-    def __str__(self) -> str:
-        return f"{self.reason}: {self.detail}" if self.detail else self.reason
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,6 +22,7 @@ from federation import jsonld
 from federation.jsonld import AP_CONTENT_TYPE, AS_CONTEXT, LD_CONTENT_TYPE, SECURITY_CONTEXT
 from federation.store import LocalActor
 from federation.urls import INSTANCE_ACTOR_USERNAME, Urls
+from tests.support.golden import AP_CONTEXT
 from tests.support.nodes import NodeFactory, RunningNode
 
 ACCEPTS = [AP_CONTENT_TYPE, LD_CONTENT_TYPE, "application/activity+json, application/ld+json"]
@@ -273,28 +274,8 @@ FIXED_ACTOR = LocalActor(
     created_at=datetime(2024, 5, 1, 12, 30, 15, tzinfo=UTC),
     updated_at=datetime(2024, 6, 1, tzinfo=UTC),
 )
-GOLDEN_CONTEXT: list[Any] = [
-    "https://www.w3.org/ns/activitystreams",
-    "https://w3id.org/security/v1",
-    {
-        "manuallyApprovesFollowers": "as:manuallyApprovesFollowers",
-        "toot": "http://joinmastodon.org/ns#",
-        "discoverable": "toot:discoverable",
-        "indexable": "toot:indexable",
-        "schema": "http://schema.org#",
-        "PropertyValue": "schema:PropertyValue",
-        "value": "schema:value",
-        "Hashtag": "as:Hashtag",
-        "sensitive": "as:sensitive",
-        "webfinger": {
-            "@id": "https://purl.archive.org/socialweb/webfinger#webfinger",
-            "@type": "xsd:string",
-        },
-        "xsd": "http://www.w3.org/2001/XMLSchema#",
-    },
-]
 GOLDEN_ACTOR: dict[str, Any] = {
-    "@context": GOLDEN_CONTEXT,
+    "@context": AP_CONTEXT,
     "id": "https://coop.example/users/bakery",
     "type": "Organization",
     "preferredUsername": "bakery",
@@ -351,7 +332,7 @@ def test_build_instance_actor_golden() -> None:
         FIXED_ACTOR, username=INSTANCE_ACTOR_USERNAME, kind="instance", name="coopfed instance"
     )
     expected = {
-        "@context": GOLDEN_CONTEXT,
+        "@context": AP_CONTEXT,
         "id": "https://coop.example/actor",
         "type": "Application",
         "preferredUsername": "coopfed.internal",

@@ -10,23 +10,17 @@ from typing import Any
 import asyncpg
 import pytest
 
-from federation.store import Store, create_pool
+from federation.store import Store
 from federation.store.activities import ACCEPTED, DUPLICATE, QUEUE_FULL
-from tests.support.nodes import database_dsn
+from tests.support.nodes import empty_store
 
 ACTOR = "https://remote.example/users/alice"
 
 
 @pytest.fixture
 async def store(pg_admin_dsn: str) -> AsyncIterator[Store]:
-    dsn = await database_dsn(pg_admin_dsn, "inbox_writer_test")
-    pool = await create_pool(dsn, max_size=4)
-    store = Store(pool)
-    await store.clear_all_tables()
-    try:
+    async with empty_store(pg_admin_dsn, "inbox_writer_test") as store:
         yield store
-    finally:
-        await pool.close()
 
 
 async def accept(store: Store, activity_id: str, *, actor: str = ACTOR, **kw: Any) -> str:

@@ -13,21 +13,15 @@ import pytest
 
 from federation.store import Store, applied_versions, apply_migrations, create_pool, list_migrations
 from federation.store import pool as pool_module
-from tests.support.nodes import database_dsn, dsn_for_database, eventually
+from tests.support.nodes import database_dsn, dsn_for_database, empty_store, eventually
 
 FRESH_DB = "store_fresh"
 
 
 @pytest.fixture
 async def store(pg_admin_dsn: str) -> AsyncIterator[Store]:
-    dsn = await database_dsn(pg_admin_dsn, "store_test")
-    pool = await create_pool(dsn, max_size=4)
-    store = Store(pool)
-    await store.clear_all_tables()
-    try:
+    async with empty_store(pg_admin_dsn, "store_test") as store:
         yield store
-    finally:
-        await pool.close()
 
 
 async def fresh_database(admin_dsn: str) -> str:

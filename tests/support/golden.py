@@ -26,6 +26,29 @@ EUR = "https://www.wikidata.org/wiki/Q4916"
 NOW = datetime(2025, 6, 1, 9, 0, tzinfo=UTC)
 LATER = datetime(2025, 6, 2, 10, 30, 15, 123456, tzinfo=UTC)
 
+# The context of our actors and activities, spelled out on purpose: a change of
+# the context every peer reads must show here.
+AP_CONTEXT: list[Any] = [
+    "https://www.w3.org/ns/activitystreams",
+    "https://w3id.org/security/v1",
+    {
+        "manuallyApprovesFollowers": "as:manuallyApprovesFollowers",
+        "toot": "http://joinmastodon.org/ns#",
+        "discoverable": "toot:discoverable",
+        "indexable": "toot:indexable",
+        "schema": "http://schema.org#",
+        "PropertyValue": "schema:PropertyValue",
+        "value": "schema:value",
+        "Hashtag": "as:Hashtag",
+        "sensitive": "as:sensitive",
+        "webfinger": {
+            "@id": "https://purl.archive.org/socialweb/webfinger#webfinger",
+            "@type": "xsd:string",
+        },
+        "xsd": "http://www.w3.org/2001/XMLSchema#",
+    },
+]
+
 OFFER_INPUT: dict[str, Any] = {
     "kind": "offer",
     "title": "Bookkeeping for coops",

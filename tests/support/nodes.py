@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
@@ -31,6 +32,18 @@ def dsn_for_database(admin_dsn: str, name: str) -> str:
 
 
 _created: set[str] = set()
+
+
+@asynccontextmanager
+async def empty_store(admin_dsn: str, name: str) -> AsyncIterator[Store]:
+    """A ``Store`` on the migrated database ``name`` with every table emptied."""
+    pool = await create_pool(await database_dsn(admin_dsn, name), max_size=4)
+    store = Store(pool)
+    await store.clear_all_tables()
+    try:
+        yield store
+    finally:
+        await pool.close()
 
 
 async def database_dsn(admin_dsn: str, name: str) -> str:

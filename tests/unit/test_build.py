@@ -31,7 +31,7 @@ from federation.jsonld import visibility_of
 from federation.keys import dump_public_key_pem, generate_private_key
 from federation.urls import Urls
 from outbox import build
-from tests.support.golden import ACTOR, BASE, FOLLOWERS, PUBLIC
+from tests.support.golden import ACTOR, AP_CONTEXT, BASE, FOLLOWERS, PUBLIC
 from tests.support.samples import (
     REMOTE,
     REMOTE_FOLLOW,
@@ -42,29 +42,6 @@ from tests.support.samples import (
     remote_follow,
     sample_activities,
 )
-
-# Spelled out on purpose: a change of the context every peer reads must show here.
-CONTEXT: list[Any] = [
-    "https://www.w3.org/ns/activitystreams",
-    "https://w3id.org/security/v1",
-    {
-        "manuallyApprovesFollowers": "as:manuallyApprovesFollowers",
-        "toot": "http://joinmastodon.org/ns#",
-        "discoverable": "toot:discoverable",
-        "indexable": "toot:indexable",
-        "schema": "http://schema.org#",
-        "PropertyValue": "schema:PropertyValue",
-        "value": "schema:value",
-        "Hashtag": "as:Hashtag",
-        "sensitive": "as:sensitive",
-        "webfinger": {
-            "@id": "https://purl.archive.org/socialweb/webfinger#webfinger",
-            "@type": "xsd:string",
-        },
-        "xsd": "http://www.w3.org/2001/XMLSchema#",
-    },
-]
-
 
 NOTE_JSON: dict[str, Any] = {
     "id": f"{BASE}/objects/n1",
@@ -96,7 +73,7 @@ def test_isoformat_is_utc_seconds_with_z() -> None:
 def test_build_follow() -> None:
     activity = build.build_follow(activity_id=f"{BASE}/activities/f1", actor=ACTOR, target=REMOTE)
     assert activity == {
-        "@context": CONTEXT,
+        "@context": AP_CONTEXT,
         "id": f"{BASE}/activities/f1",
         "type": "Follow",
         "actor": ACTOR,
@@ -110,7 +87,7 @@ def test_build_accept_embeds_the_follow_as_mastodon_does() -> None:
         activity_id=f"{BASE}/activities/a1", actor=ACTOR, follow=remote_follow()
     )
     assert activity == {
-        "@context": CONTEXT,
+        "@context": AP_CONTEXT,
         "id": f"{BASE}/activities/a1",
         "type": "Accept",
         "actor": ACTOR,
@@ -125,7 +102,7 @@ def test_build_reject() -> None:
         activity_id=f"{BASE}/activities/r1", actor=ACTOR, follow=remote_follow()
     )
     assert activity == {
-        "@context": CONTEXT,
+        "@context": AP_CONTEXT,
         "id": f"{BASE}/activities/r1",
         "type": "Reject",
         "actor": ACTOR,
@@ -138,7 +115,7 @@ def test_build_undo_of_follow_embeds_it_without_context() -> None:
     follow = build.build_follow(activity_id=f"{BASE}/activities/f1", actor=ACTOR, target=REMOTE)
     activity = build.build_undo(activity_id=f"{BASE}/activities/u1", actor=ACTOR, inner=follow)
     assert activity == {
-        "@context": CONTEXT,
+        "@context": AP_CONTEXT,
         "id": f"{BASE}/activities/u1",
         "type": "Undo",
         "actor": ACTOR,
@@ -164,7 +141,7 @@ def test_build_undo_of_like_embeds_the_like() -> None:
     )
     activity = build.build_undo(activity_id=f"{BASE}/activities/u2", actor=ACTOR, inner=like)
     assert activity == {
-        "@context": CONTEXT,
+        "@context": AP_CONTEXT,
         "id": f"{BASE}/activities/u2",
         "type": "Undo",
         "actor": ACTOR,
@@ -205,11 +182,11 @@ def test_build_create_wraps_the_note() -> None:
     activity = build.build_create(
         activity_id=f"{BASE}/objects/n1/activity",
         actor=ACTOR,
-        obj={"@context": CONTEXT, **note()},
+        obj={"@context": AP_CONTEXT, **note()},
         published=T0,
     )
     assert activity == {
-        "@context": CONTEXT,
+        "@context": AP_CONTEXT,
         "id": f"{BASE}/objects/n1/activity",
         "type": "Create",
         "actor": ACTOR,
@@ -226,7 +203,7 @@ def test_build_update_sends_the_full_object_with_updated() -> None:
         activity_id=f"{BASE}/activities/up1", actor=ACTOR, obj=original, updated=T1
     )
     assert activity == {
-        "@context": CONTEXT,
+        "@context": AP_CONTEXT,
         "id": f"{BASE}/activities/up1",
         "type": "Update",
         "actor": ACTOR,
@@ -239,7 +216,7 @@ def test_build_update_sends_the_full_object_with_updated() -> None:
 
 
 def test_create_and_update_take_an_extended_context() -> None:
-    extended = [*CONTEXT[:2], CONTEXT[2] | {"coop": "https://coop.example/ns#"}]
+    extended = [*AP_CONTEXT[:2], AP_CONTEXT[2] | {"coop": "https://coop.example/ns#"}]
     create = build.build_create(
         activity_id=f"{BASE}/objects/n1/activity",
         actor=ACTOR,
@@ -263,7 +240,7 @@ def test_build_delete_sends_a_tombstone() -> None:
         cc=[FOLLOWERS],
     )
     assert activity == {
-        "@context": CONTEXT,
+        "@context": AP_CONTEXT,
         "id": f"{BASE}/activities/d1",
         "type": "Delete",
         "actor": ACTOR,
@@ -283,7 +260,7 @@ def test_build_announce() -> None:
         published=T1,
     )
     assert activity == {
-        "@context": CONTEXT,
+        "@context": AP_CONTEXT,
         "id": f"{BASE}/activities/b1",
         "type": "Announce",
         "actor": ACTOR,
@@ -302,7 +279,7 @@ def test_build_like() -> None:
         object_owner=REMOTE,
     )
     assert activity == {
-        "@context": CONTEXT,
+        "@context": AP_CONTEXT,
         "id": f"{BASE}/activities/l1",
         "type": "Like",
         "actor": ACTOR,
@@ -459,7 +436,7 @@ def test_organization_actor_is_checked_structurally(coop_key: RSAPrivateKey) -> 
     assert (person.id, person.inbox) == (ACTOR, f"{ACTOR}/inbox")
     # Mastodon's requirements on the real document.
     assert document["type"] == "Organization"
-    assert document["@context"] == CONTEXT
+    assert document["@context"] == AP_CONTEXT
     assert document["id"] == ACTOR
     assert document["preferredUsername"] == "coop"
     assert document["inbox"] == f"{ACTOR}/inbox"
