@@ -151,6 +151,17 @@ async def test_fedify_reads_our_offer_need_and_solidarity_request(
             },
             {"quantity": "6000"},
         ),
+        (
+            # counted goods with a label: hasUnit stays "one", unitLabel rides beside
+            {
+                "kind": "offer",
+                "title": "Rye bread",
+                "quantity": "20",
+                "unit_label": "loaf",
+                "price": "60",
+            },
+            {"price": "66"},
+        ),
     ):
         create = await market.publish_proposal(node.ctx, coop, raw)
         update = await market.update_proposal(node.ctx, coop, create["object"]["id"], change)
@@ -181,7 +192,7 @@ async def test_fedify_reads_our_offer_need_and_solidarity_request(
     # (spelled out: the offer's price per hour after its update, the need's reciprocal,
     # the fund's target in euros)
     readings = [(await _received(fedify, a))["market"] for a in sent]
-    offer, need, fund = readings[1], readings[3], readings[5]
+    offer, need, fund, bread = readings[1], readings[3], readings[5], readings[7]
     assert offer["purpose"] == "offer" and offer["unitBased"] is True
     assert offer["publishes"]["action"] == "deliverService"
     assert offer["publishes"]["resourceConformsTo"] == RESOURCE_BASE + "bookkeeping"
@@ -196,6 +207,8 @@ async def test_fedify_reads_our_offer_need_and_solidarity_request(
     assert fund["purpose"] == "request"
     assert fund["publishes"]["resourceConformsTo"] == EUR
     assert fund["publishes"]["resourceQuantity"] == {"unit": "one", "amount": "6000"}
+    assert bread["publishes"]["resourceQuantity"] == {"unit": "one", "amount": "20"}
+    assert bread["reciprocal"]["resourceQuantity"] == {"unit": "one", "amount": "66"}
     # And we recorded no refused delivery
     assert await node.ctx.store.delivery_failures() == []
 
