@@ -37,8 +37,8 @@ WRITE_WORDS = {
     "statuses": "publish, reply and delete posts as you",
 }
 TOP_WORDS = {
-    "read": "read everything in your account: posts, timelines, notifications, whom you follow",
-    "write": "act as you: publish and delete posts, reply, like, boost, change your profile",
+    "read": "read everything in your account (posts, timelines, notifications, whom you follow)",
+    "write": "act as you (publish and delete posts, reply, like, boost, change your profile)",
     "follow": "follow, unfollow, block and mute accounts for you",
     "push": "send you push notifications",
     "profile": "see your name and profile (to know who signed in)",

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from federation.context import NodeContext
-from federation.display import coop_label
+from federation.display import coop_label, is_closed
 from federation.exchange import STATES
 from federation.store import Proposal
 from federation.vocab import KINDS
@@ -101,14 +101,15 @@ async def market_view(
 
 
 async def matches_view(node: NodeContext) -> list[dict[str, Any]]:
-    """Peers' proposals that fit ours, best first, each with its reason and rank."""
+    """Open peers' proposals that fit our open ones, best first, each with its reason
+    and rank (``outbox.matching``)."""
     now = node.clock()
     pairs = []
     for m in await node.store.list_matches():
         ours = await node.store.get_proposal(m.our_proposal)
         theirs = await node.store.get_proposal(m.their_proposal)
-        if ours is None or theirs is None or "deleted" in (ours.status, theirs.status):
-            continue
+        if ours is None or theirs is None or is_closed(ours, now) or is_closed(theirs, now):
+            continue  # a closed proposal fits nothing any more
         pairs.append((ours, theirs, m))
     names = CoopNames(node)
     items = []

@@ -194,7 +194,8 @@ async def test_admin_publishes_an_offer_and_accepts_an_exchange(
     # Then the admin sees it with Accept and Reject
     await browser.goto(f"{a.base_url}/admin")
     item = await browser.text(f"#x{mine.id}")
-    assert "Organic flour" in item and "Quantity: 50 kg" in item and "In return: €60" in item
+    assert "Organic flour" in item and "Terms: 50 kg for €60" in item
+    assert f"with Our Cooperative (@{b.handle})" in item
     assert re.search(r"State: offered", item, re.IGNORECASE)
     buttons = await browser.evaluate(
         f"[...document.querySelectorAll('#x{mine.id} button')].map(b => b.innerText)"
