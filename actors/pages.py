@@ -139,7 +139,11 @@ def render_proposal(
             "status_label": "Closed" if closed else "Open",
             "published": when_text(proposal.published),
             "words": proposal_words(proposal),
-            "facts": [f for f in facts_of(proposal, moment) if f != "Closed"],
+            "facts": [
+                f
+                for f in facts_of(proposal, moment)
+                if f != "Closed" and not f.startswith("Deadline:")
+            ],
             "paragraphs": [
                 part.strip().split("\n") for part in proposal.details.split("\n\n") if part.strip()
             ],

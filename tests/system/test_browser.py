@@ -13,12 +13,9 @@ layout width at phone size), not the HTML source or status codes.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-
-import pytest
 
 from admin.auth import set_password
 from federation.store import Exchange
@@ -27,26 +24,8 @@ from outbox.publish import follow
 from tests.support.adminflow import PASSWORD
 from tests.support.cdp import Browser
 from tests.support.nodes import NodeFactory, RunningNode, eventually
-from tests.support.systemtools import ensure_command
 
 SCREENSHOT = Path("/tmp/coopfed-board-phone.png")
-
-
-@pytest.fixture(scope="session")
-def chromium() -> str:
-    try:
-        return ensure_command("chromium", "chromium")
-    except LookupError as exc:
-        pytest.fail(f"headless Chromium is needed for the browser tests: {exc}")
-
-
-@pytest.fixture
-async def browser(chromium: str) -> AsyncIterator[Browser]:
-    started = await Browser.start(chromium)
-    try:
-        yield started
-    finally:
-        await started.close()
 
 
 async def _follows(follower: RunningNode, followee: RunningNode) -> None:
