@@ -104,17 +104,13 @@ def render_profile(
 
 def _answers(p: Proposal, handle: str) -> tuple[str, str]:
     """What a reader writes to answer ``p``: a mention, and the coopfed command."""
-    words = proposal_words(p)
+    amount = proposal_words(p)["amount"]
     if p.kind == "solidarity":
-        said = "I pledge …"
-        command = f"coopfed respond {p.uri} --quantity N"
-    elif p.kind == "offer":
-        said = f"I'd like {words['amount'] or 'some'} of your offer"
-        command = f"coopfed respond {p.uri} --quantity N --price TOTAL"
+        said, command = "I pledge …", f"coopfed respond {p.uri} --quantity N"
     else:
-        said = f"We can provide {words['amount'] or 'this'}"
+        said = f"I'd like {amount or 'some'}" if p.kind == "offer" else "We can provide …"
         command = f"coopfed respond {p.uri} --quantity N --price TOTAL"
-    return f'{handle} {said}: "{p.title}" {p.uri}', command
+    return f"{handle} {said} {p.uri}", command
 
 
 def render_proposal(

@@ -57,7 +57,7 @@ def card_facts(p: Mapping[str, Any]) -> tuple[list[str], int]:
 
 def exchange_facts(e: Mapping[str, Any]) -> list[str]:
     facts = [
-        f"{'Pledge' if e['pledge'] else 'Terms'}: {e['amount']}" if e["amount"] else "",
+        (e["amount"] if e["pledge"] else f"Terms: {e['amount']}") if e["amount"] else "",
         f"Message: {e['message']}" if e["message"] else "",
     ]
     return [f for f in facts if f]

@@ -104,11 +104,11 @@ async def test_public_board_and_proposal_page(nodes: NodeFactory, browser: Brows
 
     # When the reader opens the offer's own page from the board
     await browser.click_and_wait("#offer h3 a")
-    # Then it shows the offer and how to follow the coop
+    # Then it shows the offer and how to follow the coop and answer it
     assert await browser.url() == create["object"]["id"]
     page = await browser.text()
     assert "Fresh sourdough bread" in page and "Baked every morning." in page
-    assert f"search for @coop@{a.ctx.urls.domain}" in page
+    assert f"Search for @coop@{a.ctx.urls.domain}" in page and "How to answer" in page
     assert await browser.evaluate("document.title") == f"Fresh sourdough bread · {coop.name}"
     # And the solidarity request's own page shows its progress bar and deadline too
     await browser.goto(fund_uri)
