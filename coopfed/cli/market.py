@@ -20,7 +20,7 @@ from federation.vocab import ACTIONS, UNITS
 from outbox import market
 from outbox.c2s import issue_token
 from outbox.errors import InvalidInput
-from outbox.marketview import exchanges_view, market_view, matches_view
+from outbox.marketview import CoopNames, exchanges_view, market_view, matches_view
 from outbox.proposals import number
 
 Adder = Callable[..., argparse.ArgumentParser]
@@ -150,7 +150,8 @@ async def respond(node: NodeContext, args: argparse.Namespace) -> int:
         message=args.message or "",
     )
     kind = "pledge" if exchange.pledge else "offer"
-    print(f"exchange {exchange.id}: {kind} sent to {exchange.proposer} ({exchange.offer_id})")
+    to = await CoopNames(node).of(exchange.proposer)
+    print(f"exchange {exchange.id}: {kind} sent to {to} ({exchange.offer_id})")
     return 0
 
 

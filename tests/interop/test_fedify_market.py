@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from coopfed.state_file import save_identity
+from federation.display import coop_label
 from federation.store.timelines import Paging
 from federation.vocab import CURRENCIES, RESOURCE_BASE
 from outbox import market
@@ -282,7 +283,10 @@ async def test_fedify_proposal_reaches_our_market_and_we_respond(
     )
     out, err = await asyncio.wait_for(proc.communicate(), 60)
     assert proc.returncode == 0, (out, err)
-    assert out.decode().startswith(f"exchange 1: offer sent to {fedify.actor_url}")
+    fedify_actor = await node.ctx.store.get_remote_actor(fedify.actor_url)
+    assert fedify_actor is not None and fedify_actor.username
+    to = coop_label(fedify_actor.uri, fedify_actor.name, fedify_actor.handle)
+    assert out.decode().startswith(f"exchange 1: offer sent to {to} (")
 
     # Then Fedify verifies our Offer and reads its Agreement with its own classes
     offer = await fedify.wait_for_activity("Offer", actor=node.actor_url, within=WAIT)

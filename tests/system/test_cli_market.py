@@ -234,7 +234,7 @@ async def test_matches_respond_and_accept(nodes: NodeFactory) -> None:
     assert command == f"coopfed respond {need_uri} --quantity 100"
     # When the admin runs it, with a message
     out = ok(await coopfed(a, *shlex.split(command)[1:], "--message", "Milled this week"))
-    assert out.startswith("exchange 1: offer sent to ")
+    assert out.startswith(f"exchange 1: offer sent to Rye Bakery (@{b.handle}) (")
 
     async def offered_at_b() -> list[Exchange]:
         return await b.ctx.store.list_exchanges(state="offered")
