@@ -13,12 +13,13 @@ package's templates are named ``package/file.html`` and may extend
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 import jinja2
 import markupsafe
 
 from actors.board import KIND_LABELS, KIND_TITLES, facts_of, is_closed, progress_of
+from federation.display import proposal_words, when_text
 from federation.safehtml import safe_href, sanitize_html
 from federation.store import LocalActor, Proposal, StoredObject
 from federation.urls import Urls
@@ -101,21 +102,60 @@ def render_profile(
     )
 
 
+def _answers(p: Proposal, handle: str) -> tuple[str, str]:
+    """What a reader writes to answer ``p``: a mention, and the coopfed command."""
+    amount = proposal_words(p)["amount"]
+    if p.kind == "solidarity":
+        said, command = "I pledge …", f"coopfed respond {p.uri} --quantity N"
+    else:
+        said = f"I'd like {amount or 'some'}" if p.kind == "offer" else "We can provide …"
+        command = f"coopfed respond {p.uri} --quantity N --price TOTAL"
+    return f"{handle} {said} {p.uri}", command
+
+
 def render_proposal(
-    coop: LocalActor, urls: Urls, post: StoredObject, proposal: Proposal | None
+    coop: LocalActor,
+    urls: Urls,
+    post: StoredObject,
+    proposal: Proposal | None,
+    now: datetime | None = None,
 ) -> str:
-    """One of our proposals, readable by anyone, with the handle to follow the coop."""
+    """One of our proposals, readable by anyone: its title once, its status, dates and
+    terms, and how to answer it from a fediverse account or from another coop."""
     deleted = post.deleted_at is not None
     heading = str(post.body.get("name") or "Proposal")
+    handle = f"@{coop.username}@{urls.domain}"
+    context: dict[str, object] = {}
+    if proposal is not None:
+        moment = now or datetime.now(UTC)
+        closed = is_closed(proposal, moment)
+        mention, respond = _answers(proposal, handle)
+        context = {
+            "status": "closed" if closed else "open",
+            "status_label": "Closed" if closed else "Open",
+            "published": when_text(proposal.published),
+            "words": proposal_words(proposal),
+            "facts": [
+                f
+                for f in facts_of(proposal, moment)
+                if f != "Closed" and not f.startswith("Deadline:")
+            ],
+            "paragraphs": [
+                part.strip().split("\n") for part in proposal.details.split("\n\n") if part.strip()
+            ],
+            "mention": mention,
+            "respond": respond,
+        }
     return PAGES.get_template("actors/proposal.html").render(
         title="Deleted proposal" if deleted else f"{heading} · {coop.name}",
         alternate=None if deleted else post.uri,
         heading=heading,
         coop=coop,
-        handle=f"@{coop.username}@{urls.domain}",
+        handle=handle,
         profile_url=urls.profile_page(coop.username),
         post=post,
         proposal=proposal,
+        **context,
     )
 
 

@@ -7,6 +7,7 @@ from aiohttp import web
 from actors import collections, nodeinfo, pages, webfinger
 from actors.local import build_actor, build_tombstone
 from federation.context import NODE
+from federation.display import coop_label
 from federation.errors import ApiError, json_response
 from federation.jsonld import AP_CONTENT_TYPE, build_context
 from federation.mediafiles import CACHE_CONTROL
@@ -161,7 +162,7 @@ async def handle_proposal(request: web.Request) -> web.StreamResponse:
         coop = await node.coop_actor()
         proposal = await node.store.get_proposal(uri)
         return web.Response(
-            text=pages.render_proposal(coop, node.urls, stored, proposal),
+            text=pages.render_proposal(coop, node.urls, stored, proposal, node.clock()),
             content_type="text/html",
             headers={"Vary": "Accept"},
         )
@@ -191,7 +192,11 @@ async def handle_network(request: web.Request) -> web.Response:
     names: dict[str, str] = {}
     for uri in {p.attributed_to for p in proposals}:
         remote = await node.store.get_remote_actor(uri)
-        names[uri] = (remote.name or remote.handle) if remote else uri
+        names[uri] = (
+            coop_label(uri, remote.name, remote.handle if remote.username else None)
+            if remote
+            else coop_label(uri)
+        )
     return web.Response(
         text=pages.render_network(coop, node.urls, proposals, names, node.clock()),
         content_type="text/html",

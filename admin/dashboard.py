@@ -14,12 +14,14 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from admin.pages import PAGES, Forms, amount, render
+from admin.pages import PAGES, Forms, render
 from federation.context import NodeContext
+from federation.display import share_of
 from federation.exchange import allowed_events
 from federation.store import LocalActor
-from outbox.c2s import amount_text, exchanges_view, market_view, matches_view
+from outbox.c2s import amount_text
 from outbox.errors import InvalidInput
+from outbox.marketview import exchanges_view, market_view, matches_view
 
 FILTERS = ("kind", "status", "tag", "text", "coop")
 EVENT_LABELS = {
@@ -32,33 +34,30 @@ EVENT_LABELS = {
 
 
 def card_facts(p: Mapping[str, Any]) -> tuple[list[str], int]:
-    """The lines of a market card, and how far a solidarity request is (-1: not one)."""
-    money = p["currency"] if p["kind"] == "solidarity" and (p["unit"] or "one") == "one" else None
+    """The lines of a market card (the words of ``federation.display``), and how far
+    a solidarity request is (-1: not one)."""
+    words = p["display"]
     facts = [f"Status: {p['status']}"]
     share = -1
-    if p["kind"] == "solidarity" and p["quantity"]:
-        pledged, target = Decimal(p["pledged"] or 0), Decimal(p["quantity"])
-        share = min(100, int(pledged * 100 / target)) if target else 0
-        facts.append(
-            f"{amount(p['pledged'], p['unit'], money)} pledged of "
-            f"{amount(p['quantity'], p['unit'], money)} ({share}%), "
-            f"{amount(p['received'], p['unit'], money)} received"
-        )
+    if p["kind"] == "solidarity":
+        if words["progress"]:
+            pledged, target = Decimal(p["pledged"] or 0), Decimal(p["quantity"])
+            share = share_of(pledged, target)
+            facts.append(f"{words['progress']}, {words['received']}")
+        elif words["amount"]:
+            facts.append(f"Target: {words['amount']}")
     else:
-        if p["quantity"]:
-            facts.append(f"Quantity: {amount(p['quantity'], p['unit'])}")
-        price = amount(p["price"], "one", p["currency"]) if p["price"] else "negotiable"
-        facts.append(f"Price: {price}")
-    if p["deadline"]:
-        facts.append(f"Deadline: {p['deadline'][:16].replace('T', ' ')} UTC")
+        if words["amount"]:
+            facts.append(f"Quantity: {words['amount']}")
+        facts.append(f"Price: {words['price']}")
+    if words["deadline"]:
+        facts.append(f"Deadline: {words['deadline']}")
     return facts, share
 
 
-def exchange_facts(e: Mapping[str, Any], currency: str | None) -> list[str]:
-    unit = e["unit"] or "one"
+def exchange_facts(e: Mapping[str, Any]) -> list[str]:
     facts = [
-        f"{'Pledge' if e['pledge'] else 'Quantity'}: {amount(e['quantity'], unit)}",
-        f"In return: {amount(e['reciprocal'], 'one', currency)}" if e["reciprocal"] else "",
+        (e["amount"] if e["pledge"] else f"Terms: {e['amount']}") if e["amount"] else "",
         f"Message: {e['message']}" if e["message"] else "",
     ]
     return [f for f in facts if f]
@@ -94,8 +93,6 @@ class Dashboard:
     filters: Mapping[str, str]
     matches: list[dict[str, Any]]
     exchanges: list[dict[str, Any]]
-    titles: Mapping[str, str]  # proposal URI -> title
-    currencies: Mapping[str, str | None]  # proposal URI -> its currency
     names: Mapping[str, str]  # actor URL -> handle
     blocks: list[str]
 
@@ -150,16 +147,6 @@ async def gather(
         found = []
     matches = await matches_view(node)
     exchanges = await exchanges_view(node)
-    titles: dict[str, str] = {}
-    currencies: dict[str, str | None] = {}
-    for e in exchanges:
-        proposal = await node.store.get_proposal(e["proposal"])
-        titles[e["proposal"]] = proposal.title if proposal else e["proposal"]
-        currencies[e["proposal"]] = proposal.currency if proposal else None
-    for uri in [p["coop"] for p in found] + [m["theirs"].get("coop", "") for m in matches]:
-        await _handle_of(node, uri, names)
-    for e in exchanges:
-        await _handle_of(node, e["counterparty"], names)
     return Dashboard(
         name=actor.name or actor.username,
         handle=f"@{actor.username}@{node.urls.domain}",
@@ -170,8 +157,6 @@ async def gather(
         filters={k: filters.get(k, "") for k in FILTERS},
         matches=matches,
         exchanges=exchanges,
-        titles=titles,
-        currencies=currencies,
         names=names,
         blocks=await node.store.list_domain_blocks(),
     )

@@ -18,7 +18,16 @@ from actors.pages import templates
 from federation.vocab import KINDS, UNIT_LABELS, UNITS, format_amount
 
 KIND_LABELS = {"offer": "Offer", "need": "Need", "solidarity": "Solidarity request"}
-PROPOSAL_INPUTS = ("title", "details", "quantity", "unit", "price", "currency", "deadline")
+PROPOSAL_INPUTS = (
+    "title",
+    "details",
+    "quantity",
+    "unit",
+    "unit_label",
+    "price",
+    "currency",
+    "deadline",
+)
 MORE_INPUTS = ("tags", "resource")
 
 

@@ -34,6 +34,7 @@ from admin.dashboard import dashboard, gather
 from admin.pages import Forms, edit_page, message_page
 from federation.context import NODE, NodeContext
 from federation.credentials import LoginLimiter
+from federation.display import unit_label_in
 from federation.store import Proposal
 from outbox import market, publish
 from outbox.c2s import MAX_MESSAGE, amount_text
@@ -58,7 +59,16 @@ DONE = {
     "blocked": "Domain blocked.",
     "unblocked": "Domain unblocked.",
 }
-PROPOSAL_INPUTS = ("title", "details", "quantity", "unit", "price", "currency", "deadline")
+PROPOSAL_INPUTS = (
+    "title",
+    "details",
+    "quantity",
+    "unit",
+    "unit_label",
+    "price",
+    "currency",
+    "deadline",
+)
 Form = Mapping[str, str]
 
 
@@ -103,6 +113,7 @@ def _editable(p: Proposal) -> dict[str, Any]:
         "details": p.details,
         "quantity": amount_text(p.quantity),
         "unit": p.unit or "one",
+        "unit_label": unit_label_in(p.body) or "",
         "price": amount_text(p.price),
         "currency": p.currency,
         "deadline": p.deadline.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S") if p.deadline else "",

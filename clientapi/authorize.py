@@ -86,13 +86,21 @@ async def check_grant(node: NodeContext, params: Params) -> Grant:
     return Grant(app, redirect_uri, scopes, params.text("state"), challenge, method)
 
 
+async def _coop_name(node: NodeContext) -> str:
+    """The coop whose node this is, as its members know it."""
+    coop = await node.coop_actor()
+    return coop.name or coop.username
+
+
 async def authorize_form(request: web.Request) -> web.Response:
     node = request.app[NODE]
     try:
         grant = await check_grant(node, await read_params(request))
     except pages.OAuthPageError as exc:
         return exc.response()
-    return pages.login_page(grant.app, grant.fields(), domain=node.urls.domain)
+    return pages.login_page(
+        grant.app, grant.fields(), domain=node.urls.domain, coop_name=await _coop_name(node)
+    )
 
 
 async def authorize(request: web.Request) -> web.Response:
@@ -107,7 +115,8 @@ async def authorize(request: web.Request) -> web.Response:
     wait = limiter.retry_after(client)
     if wait:
         return pages.login_page(
-            grant.app, grant.fields(), domain=node.urls.domain, status=429,
+            grant.app, grant.fields(), domain=node.urls.domain,
+            coop_name=await _coop_name(node), status=429,
             error=f"Too many failed logins; try again in {wait} seconds.",
             headers={"Retry-After": str(wait)},
         )  # fmt: skip
@@ -115,7 +124,8 @@ async def authorize(request: web.Request) -> web.Response:
     if member is None:
         limiter.fail(client)
         return pages.login_page(
-            grant.app, grant.fields(), domain=node.urls.domain, status=403,
+            grant.app, grant.fields(), domain=node.urls.domain,
+            coop_name=await _coop_name(node), status=403,
             error="Wrong username or password.", username=params.text("username"),
         )  # fmt: skip
     code = secrets.token_urlsafe(32)

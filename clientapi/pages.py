@@ -10,15 +10,9 @@ from __future__ import annotations
 from aiohttp import web
 
 from actors.pages import templates
+from clientapi.scopewords import scope_lines
 from federation.store import OAuthApp
 
-SCOPE_WORDS = {
-    "read": "read your timelines, notifications and profile",
-    "write": "post, reply, like and boost as you",
-    "follow": "follow and unfollow for you",
-    "push": "receive push notifications",
-    "profile": "read your profile",
-}
 HEADERS = {
     "Cache-Control": "no-store",
     "X-Frame-Options": "DENY",
@@ -63,15 +57,12 @@ def page(
     )
 
 
-def _scopes(scopes: str) -> list[str]:
-    return sorted({SCOPE_WORDS.get(s.split(":")[0], s) for s in scopes.split()})
-
-
 def login_page(
     app: OAuthApp,
     fields: dict[str, str],
     *,
     domain: str,
+    coop_name: str = "",
     status: int = 200,
     error: str = "",
     username: str = "",
@@ -79,13 +70,14 @@ def login_page(
 ) -> web.Response:
     return page(
         "login",
-        f"Sign in to {domain}",
+        f"Sign in to {coop_name or domain}",
         status=status,
         headers=headers,
         app=app,
         fields=fields,
-        scopes=_scopes(fields.get("scope", "")),
+        scopes=scope_lines(fields.get("scope", "")),
         domain=domain,
+        coop_name=coop_name or domain,
         error=error,
         username=username,
     )

@@ -12,6 +12,8 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from federation.display import UNIT_ABBREVIATIONS
+from federation.display import format_amount as format_amount
 from federation.jsonld import build_context
 
 VF_NAMESPACE = "https://w3id.org/valueflows/ont/vf#"
@@ -53,21 +55,7 @@ UNITS = frozenset(
         "kilowattHour",
     }
 )
-UNIT_LABELS = {
-    "one": "",
-    "hour": "h",
-    "day": "days",
-    "week": "weeks",
-    "month": "months",
-    "kilogram": "kg",
-    "gram": "g",
-    "tonne": "t",
-    "litre": "l",
-    "metre": "m",
-    "squareMetre": "m²",
-    "cubicMetre": "m³",
-    "kilowattHour": "kWh",
-}
+UNIT_LABELS = UNIT_ABBREVIATIONS
 
 # Currencies as resource specifications (Wikidata items), as FEP-0837 suggests.
 CURRENCIES = {
@@ -79,7 +67,6 @@ CURRENCIES = {
     "SEK": "https://www.wikidata.org/wiki/Q122922",
 }
 CURRENCY_OF_URI = {uri: code for code, uri in CURRENCIES.items()}
-CURRENCY_SYMBOLS = {"EUR": "€", "USD": "$", "GBP": "£"}
 
 VF_TERMS = (
     "Proposal",
@@ -112,7 +99,14 @@ OM2_TERMS = ("hasUnit", "hasNumericalValue")
 # Terms whose value names another resource: coerced to an IRI (``@type: @id``), as
 # Fedify's generated context does; a plain term would expand the IRI to a literal.
 IRI_TERMS = frozenset({"resourceConformsTo", "satisfies", "fulfills", "provider", "receiver"})
-COOP_TERMS = ("proposalKind", "pledgedQuantity", "receivedQuantity", "agreementStatus")
+# unitLabel: what one counted thing is called ("loaf"); hasUnit stays "one".
+COOP_TERMS = (
+    "proposalKind",
+    "pledgedQuantity",
+    "receivedQuantity",
+    "agreementStatus",
+    "unitLabel",
+)
 
 
 def coop_terms() -> dict[str, Any]:
@@ -153,15 +147,6 @@ def currency_code(uri: str) -> str:
     if uri in CURRENCY_OF_URI:
         return CURRENCY_OF_URI[uri]
     return uri.rsplit(":", 1)[-1] if uri.startswith("urn:iso:std:iso:4217:") else ""
-
-
-def format_amount(value: Decimal, unit: str, currency: str | None = None) -> str:
-    text = f"{value.normalize():,f}" if value == value.to_integral() else f"{value:,.2f}"
-    if currency:
-        symbol = CURRENCY_SYMBOLS.get(currency)
-        return f"{symbol}{text}" if symbol else f"{text} {currency}"
-    label = UNIT_LABELS.get(unit, unit)
-    return f"{text} {label}".strip()
 
 
 def measure(unit: str, value: Decimal | None) -> dict[str, Any]:

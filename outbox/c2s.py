@@ -18,10 +18,10 @@ from typing import Any
 
 from federation.context import NodeContext
 from federation.credentials import hash_token
-from federation.exchange import STATES
+from federation.display import exchange_amount, proposal_words, unit_label_in
 from federation.jsonld import as_list, get_id, has_type
 from federation.store import Exchange, LocalActor, Match, Proposal
-from federation.vocab import KINDS, UNIT_LABELS, currency_code
+from federation.vocab import currency_code
 from outbox.errors import InvalidInput
 from outbox.proposals import number, plain_text
 
@@ -122,6 +122,10 @@ def proposal_fields(obj: dict[str, Any]) -> dict[str, Any]:
             fields["unit"] = unit
     if "unit" in obj:
         fields["unit"] = obj["unit"]
+    for key, where in (("unit_label", obj), ("unitLabel", obj), ("unitLabel", primary)):
+        if key in where:
+            fields["unit_label"] = where[key]
+            break
     if "action" in obj:
         fields["action"] = obj["action"]
     elif "action" in primary:
@@ -232,6 +236,7 @@ def effective_status(p: Proposal, now: datetime) -> str:
 
 
 def proposal_json(p: Proposal, now: datetime) -> dict[str, Any]:
+    """A proposal's fields, and how they read (``display``: the same words as the pages)."""
     return {
         "uri": p.uri,
         "coop": p.attributed_to,
@@ -252,10 +257,15 @@ def proposal_json(p: Proposal, now: datetime) -> dict[str, Any]:
         "received": amount_text(p.received),
         "published": p.published.isoformat(),
         "updated": p.updated.isoformat() if p.updated else None,
+        "unit_label": unit_label_in(p.body),
+        "display": proposal_words(p),
     }
 
 
-def exchange_json(e: Exchange, events: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def exchange_json(
+    e: Exchange, events: list[dict[str, Any]] | None = None, proposal: Proposal | None = None
+) -> dict[str, Any]:
+    """An exchange's fields; ``amount`` reads "20 loaves for €60" (with its proposal)."""
     data: dict[str, Any] = {
         "id": e.id,
         "role": e.role,
@@ -273,6 +283,8 @@ def exchange_json(e: Exchange, events: list[dict[str, Any]] | None = None) -> di
         "agreement": e.agreement_uri,
         "created_at": e.created_at.isoformat(),
         "updated_at": e.updated_at.isoformat(),
+        "title": proposal.title if proposal else None,
+        "amount": exchange_amount(e, proposal),
     }
     if events is not None:
         data["events"] = [
@@ -314,84 +326,3 @@ def match_json(
         "theirs": proposal_json(theirs, now) if theirs else {"uri": m.their_proposal},
         "respond": respond_command(theirs, ours) if open_ and theirs else None,
     }
-
-
-def amount_label(value: Decimal | None, unit: str | None) -> str:
-    if value is None:
-        return "-"
-    label = UNIT_LABELS.get(unit or "one", unit or "")
-    return f"{amount_text(value)} {label}".strip()
-
-
-# -- queries shared by /api/* and the CLI ---------------------------------------------
-
-STATUSES = ("open", "closed")
-
-
-async def coop_url(node: NodeContext, text: str) -> str | None:
-    """An actor URL from a URL or a ``user@host`` handle the node knows; None if unknown."""
-    if text.startswith(("http://", "https://")):
-        return text
-    user, _, host = text.lstrip("@").removeprefix("acct:").partition("@")
-    if not user or not host:
-        return None
-    if host.lower() == node.urls.domain.lower():
-        return node.urls.actor(user)
-    found = await node.store.find_remote_actor_by_handle(user, host.lower())
-    return found.uri if found else None
-
-
-async def market_view(
-    node: NodeContext,
-    *,
-    kind: str | None = None,
-    tag: str | None = None,
-    text: str | None = None,
-    coop: str | None = None,
-    status: str | None = None,
-    limit: int = 100,
-) -> list[dict[str, Any]]:
-    """The market, filtered; raises InvalidInput naming a bad filter."""
-    if kind is not None and kind not in KINDS:
-        raise InvalidInput("kind", f"must be one of {', '.join(KINDS)}")
-    if status is not None and status not in STATUSES:
-        raise InvalidInput("status", f"must be one of {', '.join(STATUSES)}")
-    if not 1 <= limit <= 500:
-        raise InvalidInput("limit", "must be between 1 and 500")
-    coop_uri = None
-    if coop:
-        coop_uri = await coop_url(node, coop)
-        if coop_uri is None:
-            return []
-    now = node.clock()
-    rows = await node.store.search_proposals(
-        kind=kind,
-        tag=tag.lstrip("#").lower() if tag else None,
-        text=text or None,
-        coop=coop_uri,
-        status=status,
-        now=now,
-        limit=limit,
-    )
-    return [proposal_json(p, now) for p in rows]
-
-
-async def matches_view(node: NodeContext) -> list[dict[str, Any]]:
-    now = node.clock()
-    items = []
-    for m in await node.store.list_matches():
-        ours = await node.store.get_proposal(m.our_proposal)
-        theirs = await node.store.get_proposal(m.their_proposal)
-        if ours is None or theirs is None or "deleted" in (ours.status, theirs.status):
-            continue
-        items.append(match_json(m, ours, theirs, now))
-    return items
-
-
-async def exchanges_view(node: NodeContext, state: str | None = None) -> list[dict[str, Any]]:
-    if state is not None and state not in STATES:
-        raise InvalidInput("state", f"must be one of {', '.join(STATES)}")
-    return [
-        exchange_json(e, await node.store.exchange_events(e.id))
-        for e in await node.store.list_exchanges(state=state)
-    ]

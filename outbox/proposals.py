@@ -15,6 +15,15 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from federation.display import (
+    clean_unit_label,
+    format_amount,
+    price_text,
+    progress_text,
+    received_text,
+    solidarity_currency,
+    when_text,
+)
 from federation.jsonld import AS_PUBLIC, get_id, has_type
 from federation.vocab import (
     ACTIONS,
@@ -23,11 +32,9 @@ from federation.vocab import (
     KINDS,
     MAX_AMOUNT,
     PURPOSE_OF_KIND,
-    UNIT_LABELS,
     UNITS,
     currency_code,
     currency_uri,
-    format_amount,
     measure,
     read_measure,
     resource_uri,
@@ -50,6 +57,7 @@ class ProposalSpec:
     action: str = ""
     resource: str | None = None
     unit: str = "one"
+    unit_label: str | None = None
     quantity: Decimal | None = None
     price: Decimal | None = None
     currency: str | None = None
@@ -115,6 +123,13 @@ def validate_spec(raw: dict[str, Any], *, now: datetime) -> ProposalSpec:
     unit = raw.get("unit") or "one"
     if unit not in UNITS:
         raise InvalidInput("unit", f"unknown unit {unit!r}; known: {', '.join(sorted(UNITS))}")
+    unit_label = None
+    if raw.get("unit_label"):
+        unit_label = clean_unit_label(raw["unit_label"])
+        if unit_label is None:
+            raise InvalidInput("unit_label", "must be a word or two naming one item, e.g. loaf")
+        if unit != "one":
+            raise InvalidInput("unit_label", f"names counted goods only, not amounts in {unit}")
     quantity = number("quantity", raw.get("quantity"))
     price_raw = raw.get("price")
     if isinstance(price_raw, str) and price_raw.strip().lower() == "negotiable":
@@ -159,6 +174,7 @@ def validate_spec(raw: dict[str, Any], *, now: datetime) -> ProposalSpec:
         action=action,
         resource=resource_uri(resource.strip()) if resource else None,
         unit=unit,
+        unit_label=unit_label,
         quantity=quantity,
         price=price,
         currency=currency.upper() if currency else None,
@@ -179,26 +195,20 @@ def render_content(spec: ProposalSpec, *, tag_url: str) -> str:
     for paragraph in (p.strip() for p in spec.details.split("\n\n")):
         if paragraph:
             parts.append(f"<p>{html.escape(paragraph).replace(chr(10), '<br>')}</p>")
-    money = spec.currency if spec.kind == "solidarity" and spec.unit == "one" else None
+    money = solidarity_currency(spec.kind, spec.unit, spec.currency)
+    unit_label = spec.unit_label
     items: list[str] = []
     if spec.quantity is not None:
         name = "Target" if spec.kind == "solidarity" else "Quantity"
-        items.append(f"{name}: {format_amount(spec.quantity, spec.unit, money)}")
+        items.append(f"{name}: {format_amount(spec.quantity, spec.unit, money, unit_label)}")
     if spec.kind != "solidarity":
-        if spec.price is not None:
-            per = f" per {UNIT_LABELS.get(spec.unit) or 'unit'}" if spec.unit != "one" else ""
-            items.append(f"Price: {format_amount(spec.price, 'one', spec.currency)}{per}")
-        else:
-            items.append("Price: negotiable")
+        items.append(f"Price: {price_text(spec.price, spec.currency, spec.unit, unit_label)}")
     if spec.deadline is not None:
-        items.append(f"Deadline: {spec.deadline.strftime('%Y-%m-%d %H:%M UTC')}")
+        items.append(f"Deadline: {when_text(spec.deadline)}")
     if spec.kind == "solidarity" and spec.quantity:
-        share = int(spec.pledged * 100 / spec.quantity)
-        items.append(
-            f"Progress: {format_amount(spec.pledged, spec.unit, money)} pledged of "
-            f"{format_amount(spec.quantity, spec.unit, money)} ({share}%), "
-            f"{format_amount(spec.received, spec.unit, money)} received"
-        )
+        progress = progress_text(spec.pledged, spec.quantity, spec.unit, money, unit_label)
+        received = received_text(spec.received, spec.unit, money, unit_label)
+        items.append(f"Progress: {progress}, {received}")
     if items:
         parts.append("<ul>" + "".join(f"<li>{html.escape(i)}</li>" for i in items) + "</ul>")
     links = " ".join(
@@ -232,6 +242,8 @@ def build_proposal(
     }
     if unit_based and spec.quantity is not None:
         primary["availableQuantity"] = measure(spec.unit, spec.quantity)
+    if spec.unit_label:
+        primary["unitLabel"] = spec.unit_label
     if spec.resource:
         primary["resourceConformsTo"] = spec.resource
     elif spec.kind == "solidarity" and spec.unit == "one" and spec.currency:
@@ -338,6 +350,7 @@ def parse_proposal(obj: dict[str, Any]) -> ProposalSpec:
         action=action if action in ACTIONS else DEFAULT_ACTION[kind],
         resource=resource,
         unit=unit if unit in UNITS else "one",
+        unit_label=clean_unit_label(primary.get("unitLabel")) if unit in (None, "one") else None,
         quantity=quantity,
         price=price,
         currency=currency,

@@ -32,17 +32,15 @@ from federation.shapes import normalise
 from federation.store import Exchange, LocalActor
 from outbox import market, publish
 from outbox.c2s import (
-    exchanges_view,
     is_proposal_input,
     kind_of,
-    market_view,
-    matches_view,
     offer_fields,
     proposal_fields,
     text_of,
     wants_close,
 )
 from outbox.errors import ActionError, InvalidInput, status_of
+from outbox.marketview import exchanges_view, market_view, matches_view
 
 log = logging.getLogger(__name__)
 

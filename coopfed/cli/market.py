@@ -11,7 +11,6 @@ import argparse
 import re
 import sys
 from collections.abc import Callable
-from decimal import Decimal
 from typing import Any
 
 from coopfed.cli.base import Action, command, print_json
@@ -19,8 +18,9 @@ from federation.context import NodeContext
 from federation.exchange import STATES
 from federation.vocab import ACTIONS, UNITS
 from outbox import market
-from outbox.c2s import amount_label, exchanges_view, issue_token, market_view, matches_view
+from outbox.c2s import issue_token
 from outbox.errors import InvalidInput
+from outbox.marketview import CoopNames, exchanges_view, market_view, matches_view
 from outbox.proposals import number
 
 Adder = Callable[..., argparse.ArgumentParser]
@@ -41,7 +41,17 @@ def deadline_arg(value: str | None) -> str | None:
 def _raw(args: argparse.Namespace, kind: str | None) -> dict[str, Any]:
     """The fields given on the command line, as ``validate_spec`` names them."""
     raw: dict[str, Any] = {"kind": kind} if kind else {}
-    names = ("title", "details", "quantity", "unit", "price", "currency", "resource", "action")
+    names = (
+        "title",
+        "details",
+        "quantity",
+        "unit",
+        "unit_label",
+        "price",
+        "currency",
+        "resource",
+        "action",
+    )
     for name in names:
         value = getattr(args, name, None)
         if value is not None:
@@ -79,19 +89,16 @@ async def close(node: NodeContext, args: argparse.Namespace) -> int:
 
 def _line(p: dict[str, Any]) -> str:
     """One proposal in three lines: what, who, where."""
-    amount = amount_label(Decimal(p["quantity"]) if p["quantity"] else None, p["unit"])
-    if p["kind"] == "solidarity":
-        money = f" {p['currency']}" if p["currency"] and p["unit"] == "one" else ""
-        terms = [f"{p['pledged']} of {amount}{money} pledged"]
-    else:
-        price = f"{p['price']} {p['currency']}" if p["price"] else "price negotiable"
-        terms = [amount, price]
+    words = p["display"]
+    terms = [words["summary"]] if words["summary"] else []
+    if words["received"]:
+        terms.append(words["received"])
     if p["deadline"]:
-        terms.append(f"until {p['deadline'][:16].replace('T', ' ')}")
+        terms.append(f"until {words['deadline']}")
     tags = "".join(f" #{t}" for t in p["tags"])
     return (
         f"{p['kind'].upper():<10} {p['status']:<6} {p['title']} [{'; '.join(terms)}]{tags}\n"
-        f"           by {p['coop']}\n           {p['uri']}"
+        f"           by {p['coop_name']}\n           {p['uri']}"
     )
 
 
@@ -119,8 +126,9 @@ async def matches(node: NodeContext, args: argparse.Namespace) -> int:
     for m in shown:
         ours, theirs = m["ours"], m["theirs"]
         print(
-            f"{theirs['kind']} {theirs['title']!r} by {theirs['coop']}\n"
-            f"  fits our {ours['kind']} {ours['title']!r} ({m['reason']})\n"
+            f"{theirs['kind']} {theirs['title']!r} by {theirs['coop_name']}"
+            f" [{theirs['display']['summary']}]\n"
+            f"  fits our {ours['kind']} {ours['title']!r}: {m['reason']}\n"
             f"  {m['respond']}"
         )
     return 0
@@ -142,7 +150,8 @@ async def respond(node: NodeContext, args: argparse.Namespace) -> int:
         message=args.message or "",
     )
     kind = "pledge" if exchange.pledge else "offer"
-    print(f"exchange {exchange.id}: {kind} sent to {exchange.proposer} ({exchange.offer_id})")
+    to = await CoopNames(node).of(exchange.proposer)
+    print(f"exchange {exchange.id}: {kind} sent to {to} ({exchange.offer_id})")
     return 0
 
 
@@ -153,11 +162,9 @@ async def exchanges(node: NodeContext, args: argparse.Namespace) -> int:
     elif not items:
         print("no exchanges")
     for e in items if not args.json else []:
-        amount = f"{e['quantity']} {e['unit'] or ''}".strip()
-        if e["reciprocal"]:
-            amount += f" for {e['reciprocal']}"
         print(
-            f"{e['id']}\t{e['role']}\t{e['state']}\t{e['counterparty']}\t{amount}\t{e['proposal']}"
+            f"{e['id']}\t{e['role']}\t{e['state']}\t{e['counterparty_name']}\t{e['amount']}\t"
+            f"{e['title'] or e['proposal']}\n\t{e['proposal']}"
         )
     return 0
 
@@ -237,6 +244,11 @@ def _proposal_flags(p: argparse.ArgumentParser, *, solidarity: bool = False) -> 
         "--unit",
         metavar="UNIT",
         help=f"unit of the quantity (default one): {', '.join(sorted(UNITS))}",
+    )
+    p.add_argument(
+        "--unit-label",
+        metavar="WORD",
+        help="what one counted item is called, e.g. loaf (prints 20 loaves; unit stays one)",
     )
     if not solidarity:
         p.add_argument("--price", metavar="N", help="price (per unit when a --unit is given)")

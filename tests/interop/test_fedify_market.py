@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from coopfed.state_file import save_identity
+from federation.display import coop_label
 from federation.store.timelines import Paging
 from federation.vocab import CURRENCIES, RESOURCE_BASE
 from outbox import market
@@ -151,6 +152,17 @@ async def test_fedify_reads_our_offer_need_and_solidarity_request(
             },
             {"quantity": "6000"},
         ),
+        (
+            # counted goods with a label: hasUnit stays "one", unitLabel rides beside
+            {
+                "kind": "offer",
+                "title": "Rye bread",
+                "quantity": "20",
+                "unit_label": "loaf",
+                "price": "60",
+            },
+            {"price": "66"},
+        ),
     ):
         create = await market.publish_proposal(node.ctx, coop, raw)
         update = await market.update_proposal(node.ctx, coop, create["object"]["id"], change)
@@ -181,7 +193,7 @@ async def test_fedify_reads_our_offer_need_and_solidarity_request(
     # (spelled out: the offer's price per hour after its update, the need's reciprocal,
     # the fund's target in euros)
     readings = [(await _received(fedify, a))["market"] for a in sent]
-    offer, need, fund = readings[1], readings[3], readings[5]
+    offer, need, fund, bread = readings[1], readings[3], readings[5], readings[7]
     assert offer["purpose"] == "offer" and offer["unitBased"] is True
     assert offer["publishes"]["action"] == "deliverService"
     assert offer["publishes"]["resourceConformsTo"] == RESOURCE_BASE + "bookkeeping"
@@ -196,6 +208,8 @@ async def test_fedify_reads_our_offer_need_and_solidarity_request(
     assert fund["purpose"] == "request"
     assert fund["publishes"]["resourceConformsTo"] == EUR
     assert fund["publishes"]["resourceQuantity"] == {"unit": "one", "amount": "6000"}
+    assert bread["publishes"]["resourceQuantity"] == {"unit": "one", "amount": "20"}
+    assert bread["reciprocal"]["resourceQuantity"] == {"unit": "one", "amount": "66"}
     # And we recorded no refused delivery
     assert await node.ctx.store.delivery_failures() == []
 
@@ -269,7 +283,10 @@ async def test_fedify_proposal_reaches_our_market_and_we_respond(
     )
     out, err = await asyncio.wait_for(proc.communicate(), 60)
     assert proc.returncode == 0, (out, err)
-    assert out.decode().startswith(f"exchange 1: offer sent to {fedify.actor_url}")
+    fedify_actor = await node.ctx.store.get_remote_actor(fedify.actor_url)
+    assert fedify_actor is not None and fedify_actor.username
+    to = coop_label(fedify_actor.uri, fedify_actor.name, fedify_actor.handle)
+    assert out.decode().startswith(f"exchange 1: offer sent to {to} (")
 
     # Then Fedify verifies our Offer and reads its Agreement with its own classes
     offer = await fedify.wait_for_activity("Offer", actor=node.actor_url, within=WAIT)

@@ -102,7 +102,11 @@ async def test_authorization_code_with_pkce_s256(
     async with http.get(f"{node.base_url}/oauth/authorize", params=fields) as page:
         text = await page.text()
         assert page.status == 200 and page.headers["X-Frame-Options"] == "DENY"
-    assert "<strong>Test App</strong>" in text and 'name="password"' in text
+    assert '<span class="app">Test App</span>' in text and 'name="password"' in text
+    # naming the coop, and what "read write" lets the app do, in plain words
+    coop = await node.ctx.coop_actor()
+    assert f"<h1>Sign in to {coop.name}</h1>" in text
+    assert "<li>read everything in your account (" in text and "<li>act as you (" in text
     assert f'name="code_challenge" value="{CHALLENGE}"' in text
     # A wrong password gets the form again, and no code
     async with await sign_in(http, node, fields, password="wrong password") as answer:

@@ -13,12 +13,9 @@ layout width at phone size), not the HTML source or status codes.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-
-import pytest
 
 from admin.auth import set_password
 from federation.store import Exchange
@@ -27,26 +24,8 @@ from outbox.publish import follow
 from tests.support.adminflow import PASSWORD
 from tests.support.cdp import Browser
 from tests.support.nodes import NodeFactory, RunningNode, eventually
-from tests.support.systemtools import ensure_command
 
 SCREENSHOT = Path("/tmp/coopfed-board-phone.png")
-
-
-@pytest.fixture(scope="session")
-def chromium() -> str:
-    try:
-        return ensure_command("chromium", "chromium")
-    except LookupError as exc:
-        pytest.fail(f"headless Chromium is needed for the browser tests: {exc}")
-
-
-@pytest.fixture
-async def browser(chromium: str) -> AsyncIterator[Browser]:
-    started = await Browser.start(chromium)
-    try:
-        yield started
-    finally:
-        await started.close()
 
 
 async def _follows(follower: RunningNode, followee: RunningNode) -> None:
@@ -125,11 +104,11 @@ async def test_public_board_and_proposal_page(nodes: NodeFactory, browser: Brows
 
     # When the reader opens the offer's own page from the board
     await browser.click_and_wait("#offer h3 a")
-    # Then it shows the offer and how to follow the coop
+    # Then it shows the offer and how to follow the coop and answer it
     assert await browser.url() == create["object"]["id"]
     page = await browser.text()
     assert "Fresh sourdough bread" in page and "Baked every morning." in page
-    assert f"search for @coop@{a.ctx.urls.domain}" in page
+    assert f"Search for @coop@{a.ctx.urls.domain}" in page and "How to answer" in page
     assert await browser.evaluate("document.title") == f"Fresh sourdough bread · {coop.name}"
     # And the solidarity request's own page shows its progress bar and deadline too
     await browser.goto(fund_uri)
@@ -194,7 +173,8 @@ async def test_admin_publishes_an_offer_and_accepts_an_exchange(
     # Then the admin sees it with Accept and Reject
     await browser.goto(f"{a.base_url}/admin")
     item = await browser.text(f"#x{mine.id}")
-    assert "Organic flour" in item and "Quantity: 50 kg" in item and "In return: €60" in item
+    assert "Organic flour" in item and "Terms: 50 kg for €60" in item
+    assert f"with Our Cooperative (@{b.handle})" in item
     assert re.search(r"State: offered", item, re.IGNORECASE)
     buttons = await browser.evaluate(
         f"[...document.querySelectorAll('#x{mine.id} button')].map(b => b.innerText)"

@@ -255,7 +255,7 @@ async def test_api_market_filters_and_matches(
         status, matches = await api_get(http, node, token, "/api/matches")
         assert status == 200
         assert [(m["ours"]["title"], m["theirs"]["title"], m["reason"]) for m in matches] == [
-            ("Organic flour", "Flour sacks", "shared tags: #flour")
+            ("Organic flour", "Flour sacks", "shares the tag #flour")
         ]
         flour_uri = f"{peer.base}/objects/flour-sacks"
         assert matches[0]["respond"] == f"coopfed respond {flour_uri} --quantity 100"

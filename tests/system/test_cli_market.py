@@ -163,17 +163,19 @@ async def test_publish_update_close_delete_and_tokens(
     # And the market's text view (the same code, in-process) shows the offer in three lines
     filters = {"kind": None, "tag": "bread", "text": None, "coop": None, "status": "open"}
     assert await market_list(node.ctx, argparse.Namespace(json=False, **filters)) == 0
+    coop = await node.ctx.coop_actor()
     assert capsys.readouterr().out.splitlines() == [
-        f"OFFER      open   Rye loaves [30 kg; 3.5 EUR; until {in_days(10)} 23:59] #bakery #bread",
-        f"           by {node.actor_url}",
+        f"OFFER      open   Rye loaves [30 kg for €3.50 per kg; until {in_days(10)} 23:59 UTC]"
+        " #bakery #bread",
+        f"           by {coop.name} (@{node.handle})",
         f"           {offer_uri}",
     ]
 
 
 async def test_matches_respond_and_accept(nodes: NodeFactory) -> None:
     # Given coop A (offering flour) follows coop B, which needs flour
-    a = await nodes("a")
-    b = await nodes("b")
+    a = await nodes("a", name="Mill Coop")
+    b = await nodes("b", name="Rye Bakery")
     save_identity(a.settings)
     save_identity(b.settings)
     a_coop, b_coop = await a.ctx.coop_actor(), await b.ctx.coop_actor()
@@ -224,13 +226,15 @@ async def test_matches_respond_and_accept(nodes: NodeFactory) -> None:
     out = ok(matches)
     # Then each comes with the command that answers it
     lines = out.splitlines()
-    assert lines[0] == f"need 'Organic flour' by {b.actor_url}"
-    assert lines[1] == "  fits our offer 'Flour sacks' (shared tags: #flour)"
+    assert lines[0] == (
+        f"need 'Organic flour' by Rye Bakery (@{b.handle}) [200 kg, price negotiable]"
+    )
+    assert lines[1] == "  fits our offer 'Flour sacks': shares the tag #flour"
     command = lines[2].strip()
     assert command == f"coopfed respond {need_uri} --quantity 100"
     # When the admin runs it, with a message
     out = ok(await coopfed(a, *shlex.split(command)[1:], "--message", "Milled this week"))
-    assert out.startswith("exchange 1: offer sent to ")
+    assert out.startswith(f"exchange 1: offer sent to Rye Bakery (@{b.handle}) (")
 
     async def offered_at_b() -> list[Exchange]:
         return await b.ctx.store.list_exchanges(state="offered")
@@ -238,7 +242,10 @@ async def test_matches_respond_and_accept(nodes: NodeFactory) -> None:
     (at_b,) = await eventually(offered_at_b, message="B records A's offer")
     # Then B's admin sees it, and accepts it by its ID
     listed = ok(await coopfed(b, "exchanges"))
-    assert listed == f"{at_b.id}\tproposer\toffered\t{a.actor_url}\t100 kilogram\t{need_uri}\n"
+    assert listed == (
+        f"{at_b.id}\tproposer\toffered\tMill Coop (@{a.handle})\t100 kg\tOrganic flour\n"
+        f"\t{need_uri}\n"
+    )
     assert ok(await coopfed(b, "accept", str(at_b.id))) == f"exchange {at_b.id} accepted\n"
 
     async def accepted_at_a() -> bool:

@@ -316,9 +316,9 @@ async def test_matches_between_our_proposals_and_a_followed_coops(nodes: NodeFac
         (m.our_proposal, m.their_proposal, m.reason) for m in await a.ctx.store.list_matches()
     }
     assert matches == {
-        (need["object"]["id"], theirs[0], "shared tags: #flour"),
-        (delivery["object"]["id"], theirs[1],
-         "same resource https://w3id.org/coopfed/resource/cargo-delivery"),
+        (need["object"]["id"], theirs[0],
+         "only shares the tag #flour: theirs is spelt, ours flour"),
+        (delivery["object"]["id"], theirs[1], "same resource: cargo delivery"),
     }  # fmt: skip
     # And B, which follows nobody, records none
     assert await b.ctx.store.list_matches() == []

@@ -27,7 +27,13 @@ from actors.local import build_actor, build_instance_actor, build_tombstone
 from federation.jsonld import AS_CONTEXT, SECURITY_CONTEXT
 from federation.keys import generate_private_key
 from federation.urls import Urls
-from federation.vocab import CURRENCIES, OM2_NAMESPACE, RESOURCE_BASE, VF_NAMESPACE
+from federation.vocab import (
+    CURRENCIES,
+    OM2_NAMESPACE,
+    RESOURCE_BASE,
+    VF_NAMESPACE,
+    proposal_context,
+)
 from outbox import build
 from outbox.lifecycle import build_delete_actor
 from outbox.proposals import validate_spec, with_progress
@@ -307,6 +313,19 @@ def test_a_progress_update_expands_its_pledged_and_received_amounts() -> None:
     coop = "https://w3id.org/coopfed/ns#"
     assert values(primary, coop + "pledgedQuantity", "hasNumericalValue") == [{"@value": "2100"}]
     assert values(primary, coop + "receivedQuantity", "hasNumericalValue") == [{"@value": "1500"}]
+
+
+def test_a_counted_offer_keeps_one_and_its_label_expands_in_our_namespace() -> None:
+    # Given an offer of 20 loaves (counted goods with a label)
+    raw = {"kind": "offer", "title": "Rye bread", "quantity": "20", "unit_label": "loaf"}
+    obj = proposal(validate_spec(raw, now=NOW), "bread")
+    create = {"@context": proposal_context(), "type": "Create", "actor": ACTOR, "object": obj}
+    # Then every term is defined, the unit stays om2 "one", the label is coop:unitLabel
+    assert problems(create) == []
+    (expanded,) = values(expand(create), AS + "object")
+    (primary,) = values(expanded, "publishes")
+    assert values(primary, "resourceQuantity", "hasUnit") == [{"@value": "one"}]
+    assert values(primary, "https://w3id.org/coopfed/ns#unitLabel") == [{"@value": "loaf"}]
 
 
 def test_offer_accept_and_receipt_expand_references_to_iris() -> None:
