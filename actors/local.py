@@ -12,6 +12,8 @@ from typing import Any
 
 from federation.jsonld import build_context
 from federation.keys import dump_private_key_pem, dump_public_key_pem, generate_private_key
+from federation.mediafiles import TYPES
+from federation.safehtml import safe_href
 from federation.settings import Settings
 from federation.store import LocalActor, Store
 from federation.urls import INSTANCE_ACTOR_USERNAME, Urls
@@ -53,6 +55,24 @@ def text_to_html(text: str) -> str:
     return "".join(f"<p>{html.escape(p).replace(chr(10), '<br>')}</p>" for p in paragraphs)
 
 
+def field_value_html(value: str) -> str:
+    """A profile field's value as Mastodon writes it: a link when it is an http(s) URL."""
+    href = safe_href(value.strip()) if value.strip().startswith(("http://", "https://")) else None
+    if href is None:
+        return html.escape(value)
+    shown = html.escape(href.split("://", 1)[1])
+    return f'<a href="{html.escape(href)}" rel="me nofollow noopener" target="_blank">{shown}</a>'
+
+
+def image_json(url: str) -> dict[str, Any]:
+    """``icon``/``image`` of an actor: an Image with its media type when we know it."""
+    document: dict[str, Any] = {"type": "Image", "url": url}
+    media_type = TYPES.get(url.rsplit(".", 1)[-1]) if "." in url.rsplit("/", 1)[-1] else None
+    if media_type:
+        document["mediaType"] = media_type
+    return document
+
+
 def build_actor(actor: LocalActor, urls: Urls) -> dict[str, Any]:
     """The ActivityPub document of a local actor, as Mastodon and GoToSocial read it."""
     if actor.kind == "instance":
@@ -81,11 +101,16 @@ def build_actor(actor: LocalActor, urls: Urls) -> dict[str, Any]:
         "indexable": actor.discoverable,
         "published": isoformat(actor.created_at),
         "webfinger": f"{actor.username}@{urls.domain}",
-        "attachment": [],
+        "attachment": [
+            {"type": "PropertyValue", "name": f["name"], "value": field_value_html(f["value"])}
+            for f in actor.fields or []
+        ],
         "tag": [],
     }
     if actor.avatar_url:
-        document["icon"] = {"type": "Image", "url": actor.avatar_url}
+        document["icon"] = image_json(actor.avatar_url)
+    if actor.header_url:
+        document["image"] = image_json(actor.header_url)
     return document
 
 

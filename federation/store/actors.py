@@ -79,6 +79,8 @@ class ActorQueries:
         summary: str | None = None,
         avatar_url: str | None = None,
         manually_approves_followers: bool | None = None,
+        header_url: str | None = None,
+        fields: list[dict[str, str]] | None = None,
     ) -> LocalActor:
         row = await self.pool.fetchrow(
             """UPDATE local_actors SET
@@ -86,6 +88,8 @@ class ActorQueries:
                    summary = coalesce($3, summary),
                    avatar_url = coalesce($4, avatar_url),
                    manually_approves_followers = coalesce($5, manually_approves_followers),
+                   header_url = coalesce($6, header_url),
+                   fields = coalesce($7::jsonb, fields),
                    updated_at = now()
                WHERE id = $1 RETURNING *""",
             actor_id,
@@ -93,6 +97,8 @@ class ActorQueries:
             summary,
             avatar_url,
             manually_approves_followers,
+            header_url,
+            fields,
         )
         return LocalActor(**dict(row))
 

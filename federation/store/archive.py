@@ -29,6 +29,9 @@ LOCAL_ACTOR_COLUMNS = (
     "created_at",
     "updated_at",
     "deleted_at",
+    "header_url",
+    "fields",
+    "suspended_at",
 )
 OBJECT_COLUMNS = (
     "uri",

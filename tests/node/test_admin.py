@@ -14,6 +14,8 @@ import re
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+from markupsafe import escape
+
 from admin.auth import LIMITER, set_password
 from admin.routes import ADMIN_APP
 from federation.credentials import client_address, hash_password, verify_password
@@ -142,7 +144,11 @@ async def test_wrong_password_is_401_and_opens_no_session(node: RunningNode) -> 
     try:
         # Given no password set yet, the form says how to set one
         form = await client.get("/admin/login")
-        assert "No admin password is set yet: run coopfed password" in form.visible
+        assert "No admin password is set yet Set one on the server" in form.visible
+        assert "coopfed password" in form.visible and "--password-stdin" in form.visible
+        # And it names the coop the admin logs into
+        coop = await node.ctx.coop_actor()
+        assert f"{coop.name}: admin login @coop@{node.ctx.urls.domain}" in form.visible
         # When someone tries a password that is not set
         page = await client.login(password=PASSWORD)
         assert page.status == 401 and "Wrong password or token." in page.visible
@@ -340,18 +346,36 @@ async def test_publish_edit_close_delete_through_forms(node: RunningNode) -> Non
         edited = await node.ctx.store.get_proposal(offer.uri)
         assert edited is not None
         assert (edited.title, edited.price, edited.quantity) == ("Organic spelt flour", None, 200)
-        # When it is closed, then deleted
+        # When Close is pressed, a page asks first, and nothing is closed yet
         page = await client.submit("/admin/proposals/close", {"form": "close-0", "uri": offer.uri})
+        assert page.status == 200 and "Close “Organic spelt flour”?" in page.visible
+        assert 'name="confirm" value="yes"' in page.text and f'value="{offer.uri}"' in page.text
+        still = await node.ctx.store.get_proposal(offer.uri)
+        assert still is not None and still.status == "open"
+        # When it is confirmed, it is closed
+        page = await client.submit(
+            "/admin/proposals/close", {"form": "close-0", "uri": offer.uri, "confirm": "yes"}
+        )
         assert page.status == 303
         closed = await node.ctx.store.get_proposal(offer.uri)
         assert closed is not None and closed.status == "closed"
         board = await client.get("/@coop", headers={"Accept": "text/html"})
         assert "Organic spelt flour" not in board.text.split('<section id="offer">')[1]
         # And closing again is refused with the reason shown
-        page = await client.submit("/admin/proposals/close", {"form": "close-0", "uri": offer.uri})
+        page = await client.submit(
+            "/admin/proposals/close", {"form": "close-0", "uri": offer.uri, "confirm": "yes"}
+        )
         assert page.status == 409 and "is already closed" in page.visible
+        # And deleting asks first too
         page = await client.submit(
             "/admin/proposals/delete", {"form": "delete-0", "uri": offer.uri}
+        )
+        assert page.status == 200 and "Delete “Organic spelt flour”?" in page.visible
+        assert "This cannot be undone." in page.visible
+        kept = await node.ctx.store.get_proposal(offer.uri)
+        assert kept is not None and kept.status == "closed"
+        page = await client.submit(
+            "/admin/proposals/delete", {"form": "delete-0", "uri": offer.uri, "confirm": "yes"}
         )
         assert page.status == 303
         gone = await node.ctx.store.get_proposal(offer.uri)
@@ -393,6 +417,35 @@ async def test_invalid_form_shows_the_field_error_and_keeps_the_input(node: Runn
         )
         assert page.status == 422
         assert "a solidarity request needs a deadline" in page.visible
+        # And several mistakes at once are all named, each next to its field
+        page = await client.submit(
+            "/admin/proposals",
+            {
+                **OFFER_FORM,
+                "title": "",
+                "quantity": "-3",
+                "price": "cheap",
+                "currency": "euros",
+                "tags": "two words, ok!",
+            },
+        )
+        assert page.status == 422
+        for name, message in (
+            ("title", "is required"),
+            ("quantity", "must not be negative"),
+            ("price", "must be a number"),
+            ("currency", "must be a three-letter code such as EUR"),
+            ("tags", "'ok!' is not a single word"),
+        ):
+            shown = re.escape(str(escape(message)))
+            assert re.search(
+                rf'id="publish-offer-{name}"[^>]*aria-invalid="true"[^>]*>'
+                rf'<p class="error" id="publish-offer-{name}-error">{shown}</p>',
+                page.text,
+            ), name
+        assert "5 fields need a change" in page.visible
+        assert 'value="euros"' in page.text  # what was typed is kept
+        assert await our_proposals(node) == []
     finally:
         await client.close()
 
