@@ -23,7 +23,13 @@ from federation.proxies import parse_networks
 from federation.store import Exchange, Proposal
 from outbox import market
 from outbox.c2s import issue_token
-from tests.support.adminflow import PASSWORD, AdminClient, follow_each_other, visible_text
+from tests.support.adminflow import (
+    PASSWORD,
+    AdminClient,
+    follow_each_other,
+    logged_in,
+    visible_text,
+)
 from tests.support.cli import coopfed
 from tests.support.fakepeer import FakePeer
 from tests.support.nodes import NodeFactory, RunningNode, eventually
@@ -42,14 +48,6 @@ OFFER_FORM = {
     "tags": "flour bakery",
     "resource": "flour",
 }
-
-
-async def logged_in(node: RunningNode) -> AdminClient:
-    await set_password(node.ctx, await node.ctx.coop_actor(), PASSWORD)
-    client = AdminClient(node.base_url)
-    page = await client.login(password=PASSWORD)
-    assert (page.status, page.location) == (303, "/admin"), page.text
-    return client
 
 
 async def session_rows(node: RunningNode) -> int:
