@@ -93,7 +93,11 @@ async def test_coop_actor_document(
     assert actor["preferredUsername"] == "coop"
     assert actor["name"] == "Bakery Coop"
     assert actor["summary"] == "<p>Bread &amp; &lt;jam&gt;</p><p>Open every day</p>"
-    assert actor["icon"] == {"type": "Image", "url": "https://img.example/bakery.png"}
+    assert actor["icon"] == {
+        "type": "Image",
+        "url": "https://img.example/bakery.png",
+        "mediaType": "image/png",
+    }
     base = node.base_url
     assert actor["url"] == f"{base}/@coop"
     assert actor["inbox"] == f"{base}/users/coop/inbox"
@@ -318,7 +322,7 @@ GOLDEN_ACTOR: dict[str, Any] = {
     "webfinger": "bakery@coop.example",
     "attachment": [],
     "tag": [],
-    "icon": {"type": "Image", "url": "https://img.example/b.png"},
+    "icon": {"type": "Image", "url": "https://img.example/b.png", "mediaType": "image/png"},
 }
 
 
