@@ -12,6 +12,7 @@ checks: its summary is sanitised (``sanitized``), its URLs pass ``safe_href``.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -21,8 +22,10 @@ from aiohttp import web
 from admin.auth import ADMIN, FORM, Admin, html_page, see_other
 from admin.confirm import Handler, Question, confirm_first
 from admin.pages import Forms, render
+from federation.client import FetchError
 from federation.context import NODE, NodeContext
 from federation.jsonld import as_list, get_id
+from federation.origins import same_origin
 from federation.safehtml import safe_href
 from federation.store import Follow, LocalActor, RemoteActor
 from outbox import publish
@@ -36,6 +39,13 @@ DONE = {
     "refused": "Follow request rejected.",
 }
 LIMIT = 500
+# (one, many, the actor's collection)
+COUNTS = (
+    ("post", "posts", "outbox"),
+    ("follower", "followers", "followers"),
+    ("following", "following", "following"),
+)
+COUNT_SECONDS = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +87,35 @@ def person(uri: str, remote: RemoteActor | None, state: str = "") -> Person:
         profile=safe_href(get_id(url) if isinstance(url, dict) else url) or safe_href(uri),
         state=state,
     )
+
+
+async def _total(node: NodeContext, url: str) -> int | None:
+    try:
+        document, _ = await node.client.fetch_document(url, signer=await node.instance_signer())
+    except (FetchError, ValueError):
+        return None
+    total = document.get("totalItems") if isinstance(document, dict) else None
+    return total if isinstance(total, int) and not isinstance(total, bool) and total >= 0 else None
+
+
+async def counts(node: NodeContext, target: RemoteActor) -> list[str]:
+    """Posts, followers and following ("1 post", "12 followers"), where the actor's own
+    server tells them (``totalItems`` of its collections; Mastodon may hide some)."""
+    urls = {
+        (one, many): url
+        for one, many, key in COUNTS
+        if (url := safe_href(get_id(target.document.get(key)))) and same_origin(url, target.uri)
+    }
+    try:
+        async with asyncio.timeout(COUNT_SECONDS):
+            totals = await asyncio.gather(*(_total(node, url) for url in urls.values()))
+    except TimeoutError:
+        return []
+    return [
+        f"{total:,} {one if total == 1 else many}"
+        for (one, many), total in zip(urls, totals, strict=True)
+        if total is not None
+    ]
 
 
 async def people(node: NodeContext, follows: list[Follow]) -> list[Person]:
@@ -154,6 +193,7 @@ async def do_preview(request: web.Request) -> web.Response:
         "follow_preview",
         f"Follow {target.name or target.handle}?",
         p=person(target.uri, target),
+        counts=await counts(node, target),
         forms=Forms(csrf=admin.session.csrf),
         existing=existing.state if existing else "",
     )

@@ -14,7 +14,7 @@ import aiohttp
 from PIL import Image
 
 from admin.uploads import MAX_BODY, MAX_FILE
-from outbox.publish import follow
+from outbox.publish import follow, post_note
 from tests.support.adminflow import AdminClient, logged_in, picture
 from tests.support.mastoflow import api, register_app
 from tests.support.nodes import NodeFactory, RunningNode, eventually
@@ -176,6 +176,7 @@ async def test_follow_by_handle_with_preview_unfollow_and_remove(nodes: NodeFact
     a = await nodes("a")
     b = await nodes("b", name="River Farm")
     coop_a, coop_b = await a.ctx.coop_actor(), await b.ctx.coop_actor()
+    await post_note(b.ctx, coop_b, "Hello from the farm")
     client = await logged_in(a)
     try:
         # When the admin looks up B's handle
@@ -186,6 +187,8 @@ async def test_follow_by_handle_with_preview_unfollow_and_remove(nodes: NodeFact
         # Then the preview shows who it is, and nothing is followed yet
         assert page.status == 200
         assert "River Farm" in page.visible and f"@{b.handle}" in page.visible
+        # With the counts B's own server publishes
+        assert "1 post · 0 followers · 0 following" in page.visible
         assert await a.ctx.store.get_follow(coop_a.id, b.actor_url, "outbound") is None
         # When the admin confirms
         page = await client.post(
