@@ -444,6 +444,20 @@ async def test_invalid_form_shows_the_field_error_and_keeps_the_input(node: Runn
         assert "5 fields need a change" in page.visible
         assert 'value="euros"' in page.text  # what was typed is kept
         assert await our_proposals(node) == []
+        # And the edit form names every mistake too
+        await client.submit("/admin/proposals", OFFER_FORM)
+        [offer] = await our_proposals(node)
+        edit = await client.get(f"/admin/edit?uri={offer.uri}")
+        page = await client.post(
+            "/admin/proposals/update",
+            {**OFFER_FORM, "form": "edit", "csrf": edit.csrf, "uri": offer.uri, "title": ""}
+            | {"price": "-1", "deadline": "2001-01-01"},
+        )
+        assert page.status == 422 and "Edit: " in page.visible
+        for name in ("title", "price", "deadline"):
+            assert f'<p class="error" id="edit-{name}-error">' in page.text, name
+        unchanged = await node.ctx.store.get_proposal(offer.uri)
+        assert unchanged is not None and unchanged.title == offer.title
     finally:
         await client.close()
 
@@ -485,6 +499,25 @@ async def test_match_respond_accept_and_complete_across_two_nodes(nodes: NodeFac
         form_id = re.search(r'id="(match-\d+)"', matches)
         assert form_id is not None
         assert f'id="{form_id[1]}-quantity" name="quantity" type="text" value="50"' in matches
+        # When A's admin responds with three mistakes, all three are named at once
+        page = await client.submit(
+            "/admin/respond",
+            {
+                "form": form_id[1],
+                "proposal": need_uri,
+                "quantity": "0",
+                "price": "free",
+                "message": "x" * 5001,
+            },
+        )
+        assert page.status == 422
+        for name, message in (
+            ("quantity", "is required and must be above 0"),
+            ("price", "must be a number"),
+            ("message", "is longer than"),
+        ):
+            assert f'<p class="error" id="{form_id[1]}-{name}-error">{message}' in page.text
+        assert await b.ctx.store.list_exchanges() == []
         # When A's admin responds through it
         page = await client.submit(
             "/admin/respond",
