@@ -34,14 +34,27 @@ class IdentityMismatch(Exception):
         self.configured = configured
 
 
+PROFILE_SETTINGS = ("name", "summary", "avatar_url")
+
+
+def settings_profile(settings: Settings) -> dict[str, str]:
+    """The profile values the settings give (an empty text gives nothing)."""
+    return {k: getattr(settings, k) for k in PROFILE_SETTINGS if getattr(settings, k)}
+
+
 def profile_changes(coop: LocalActor, settings: Settings) -> dict[str, Any]:
-    """The profile fields the settings change (an empty text keeps the stored one)."""
+    """The profile fields the settings change.
+
+    A name, summary or avatar applies when the settings give it and it differs from
+    what they gave at the last start (``settings_profile``): restarting with the same
+    settings keeps what the admin edited in the browser since.  Manual approval is
+    the setting itself.
+    """
+    remembered = coop.settings_profile or {}
     wanted: dict[str, Any] = {
-        "name": settings.name or coop.name,
-        "summary": settings.summary or coop.summary,
-        "avatar_url": settings.avatar_url or coop.avatar_url,
-        "manually_approves_followers": settings.manually_approves_followers,
+        k: v for k, v in settings_profile(settings).items() if remembered.get(k) != v
     }
+    wanted["manually_approves_followers"] = settings.manually_approves_followers
     return {k: v for k, v in wanted.items() if getattr(coop, k) != v}
 
 
@@ -179,6 +192,9 @@ async def ensure_local_actors(
         changes = profile_changes(coop, settings)
         if changes:
             coop = await store.update_local_profile(coop.id, **changes)
+    given = settings_profile(settings)
+    if apply_profile and (coop.settings_profile or {}) != given:
+        coop = await store.update_local_profile(coop.id, settings_profile=given)
     if await store.get_local_actor(INSTANCE_ACTOR_USERNAME) is None:
         key = generate_private_key()
         await store.create_local_actor(

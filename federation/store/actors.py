@@ -81,6 +81,7 @@ class ActorQueries:
         manually_approves_followers: bool | None = None,
         header_url: str | None = None,
         fields: list[dict[str, str]] | None = None,
+        settings_profile: dict[str, str] | None = None,
     ) -> LocalActor:
         row = await self.pool.fetchrow(
             """UPDATE local_actors SET
@@ -90,6 +91,7 @@ class ActorQueries:
                    manually_approves_followers = coalesce($5, manually_approves_followers),
                    header_url = coalesce($6, header_url),
                    fields = coalesce($7::jsonb, fields),
+                   settings_profile = coalesce($8::jsonb, settings_profile),
                    updated_at = now()
                WHERE id = $1 RETURNING *""",
             actor_id,
@@ -99,6 +101,7 @@ class ActorQueries:
             manually_approves_followers,
             header_url,
             fields,
+            settings_profile,
         )
         return LocalActor(**dict(row))
 

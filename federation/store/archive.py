@@ -32,6 +32,7 @@ LOCAL_ACTOR_COLUMNS = (
     "header_url",
     "fields",
     "suspended_at",
+    "settings_profile",
 )
 OBJECT_COLUMNS = (
     "uri",

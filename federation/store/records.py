@@ -29,6 +29,8 @@ class LocalActor:
     fields: list[dict[str, str]] | None = None
     # Set while a member is suspended (``coopfed member suspend``).
     suspended_at: datetime | None = None
+    # What the settings gave the profile at the last start that applied them.
+    settings_profile: dict[str, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
