@@ -123,6 +123,7 @@ async def test_profile_edit_with_avatar_upload(
     await browser.goto(f"{a.base_url}/@coop")
     assert "Valley Bakery" in await browser.text("header")
     assert await browser.evaluate("document.querySelector('header img.avatar').naturalWidth") > 0
+    await shot(browser, "public-page")
     # And the peer sees the new name and avatar
     coop_a = await a.ctx.coop_actor()
 
