@@ -150,6 +150,7 @@ async def test_follow_by_handle_with_preview(nodes: NodeFactory, browser: Browse
     preview = await browser.text("#preview")
     assert "River Farm" in preview and f"@{b.handle}" in preview
     assert "Vegetables and grain." in preview
+    assert "0 posts · 0 followers · 0 following" in preview
     await shot(browser, "follow-preview")
     coop_a = await a.ctx.coop_actor()
     assert await a.ctx.store.get_follow(coop_a.id, b.actor_url, "outbound") is None
