@@ -12,6 +12,8 @@ from typing import Any
 
 from federation.jsonld import build_context
 from federation.keys import dump_private_key_pem, dump_public_key_pem, generate_private_key
+from federation.mediafiles import TYPES
+from federation.safehtml import safe_href
 from federation.settings import Settings
 from federation.store import LocalActor, Store
 from federation.urls import INSTANCE_ACTOR_USERNAME, Urls
@@ -32,14 +34,27 @@ class IdentityMismatch(Exception):
         self.configured = configured
 
 
+PROFILE_SETTINGS = ("name", "summary", "avatar_url")
+
+
+def settings_profile(settings: Settings) -> dict[str, str]:
+    """The profile values the settings give (an empty text gives nothing)."""
+    return {k: getattr(settings, k) for k in PROFILE_SETTINGS if getattr(settings, k)}
+
+
 def profile_changes(coop: LocalActor, settings: Settings) -> dict[str, Any]:
-    """The profile fields the settings change (an empty text keeps the stored one)."""
+    """The profile fields the settings change.
+
+    A name, summary or avatar applies when the settings give it and it differs from
+    what they gave at the last start (``settings_profile``): restarting with the same
+    settings keeps what the admin edited in the browser since.  Manual approval is
+    the setting itself.
+    """
+    remembered = coop.settings_profile or {}
     wanted: dict[str, Any] = {
-        "name": settings.name or coop.name,
-        "summary": settings.summary or coop.summary,
-        "avatar_url": settings.avatar_url or coop.avatar_url,
-        "manually_approves_followers": settings.manually_approves_followers,
+        k: v for k, v in settings_profile(settings).items() if remembered.get(k) != v
     }
+    wanted["manually_approves_followers"] = settings.manually_approves_followers
     return {k: v for k, v in wanted.items() if getattr(coop, k) != v}
 
 
@@ -51,6 +66,24 @@ def text_to_html(text: str) -> str:
     """Plain text (a summary, a post) as peers read it: escaped HTML paragraphs."""
     paragraphs = [p.strip() for p in text.split("\n\n") if p.strip()]
     return "".join(f"<p>{html.escape(p).replace(chr(10), '<br>')}</p>" for p in paragraphs)
+
+
+def field_value_html(value: str) -> str:
+    """A profile field's value as Mastodon writes it: a link when it is an http(s) URL."""
+    href = safe_href(value.strip()) if value.strip().startswith(("http://", "https://")) else None
+    if href is None:
+        return html.escape(value)
+    shown = html.escape(href.split("://", 1)[1])
+    return f'<a href="{html.escape(href)}" rel="me nofollow noopener" target="_blank">{shown}</a>'
+
+
+def image_json(url: str) -> dict[str, Any]:
+    """``icon``/``image`` of an actor: an Image with its media type when we know it."""
+    document: dict[str, Any] = {"type": "Image", "url": url}
+    media_type = TYPES.get(url.rsplit(".", 1)[-1]) if "." in url.rsplit("/", 1)[-1] else None
+    if media_type:
+        document["mediaType"] = media_type
+    return document
 
 
 def build_actor(actor: LocalActor, urls: Urls) -> dict[str, Any]:
@@ -81,11 +114,16 @@ def build_actor(actor: LocalActor, urls: Urls) -> dict[str, Any]:
         "indexable": actor.discoverable,
         "published": isoformat(actor.created_at),
         "webfinger": f"{actor.username}@{urls.domain}",
-        "attachment": [],
+        "attachment": [
+            {"type": "PropertyValue", "name": f["name"], "value": field_value_html(f["value"])}
+            for f in actor.fields or []
+        ],
         "tag": [],
     }
     if actor.avatar_url:
-        document["icon"] = {"type": "Image", "url": actor.avatar_url}
+        document["icon"] = image_json(actor.avatar_url)
+    if actor.header_url:
+        document["image"] = image_json(actor.header_url)
     return document
 
 
@@ -154,6 +192,9 @@ async def ensure_local_actors(
         changes = profile_changes(coop, settings)
         if changes:
             coop = await store.update_local_profile(coop.id, **changes)
+    given = settings_profile(settings)
+    if apply_profile and (coop.settings_profile or {}) != given:
+        coop = await store.update_local_profile(coop.id, settings_profile=given)
     if await store.get_local_actor(INSTANCE_ACTOR_USERNAME) is None:
         key = generate_private_key()
         await store.create_local_actor(

@@ -27,6 +27,7 @@ from datetime import timedelta
 from aiohttp import web
 
 from admin.pages import login_page, message_page
+from admin.uploads import BodyTooLarge, Upload, read_form, read_posted
 from federation.context import NODE, NodeContext
 from federation.credentials import (
     LoginLimiter,
@@ -171,16 +172,12 @@ def html_page(
 # -- the login pages ---------------------------------------------------------------
 
 
-async def read_form(request: web.Request) -> dict[str, str]:
-    posted = await request.post()
-    return {k: v for k, v in posted.items() if isinstance(v, str)}
-
-
 async def _login_form(node: NodeContext, error: str = "", status: int = 200) -> web.Response:
     token = secrets.token_urlsafe(32)
     coop = await node.coop_actor()
     has_password = await node.store.get_admin_password(coop.id) is not None
-    response = html_page(login_page(token, error, has_password), status)
+    handle = f"@{coop.username}@{node.urls.domain}"
+    response = html_page(login_page(token, error, has_password, coop.name, handle), status)
     set_cookie(response, node, LOGIN_COOKIE, token, LOGIN_FORM_LIFETIME)
     return response
 
@@ -241,11 +238,14 @@ def forbidden() -> web.Response:
 
 ADMIN = web.RequestKey("admin", Admin)  # the logged-in admin
 FORM = web.RequestKey("admin_form", dict[str, str])  # the posted form, its CSRF token checked
+FILES = web.RequestKey("admin_files", dict[str, Upload])  # the files of a multipart form
 # Pages anyone may ask for: the login form, and logging out (which checks its own token).
 PUBLIC = frozenset({"/admin/", "/admin/login", "/admin/logout"})
 SECURITY_HEADERS = {
     "Cache-Control": "no-store",
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; "
+    # Remote avatars (followers, follows) are shown: https images, as on the public pages.
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
+    "img-src 'self' https:; "
     "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
     "X-Frame-Options": "DENY",
     "X-Content-Type-Options": "nosniff",
@@ -278,8 +278,13 @@ async def session_middleware(request: web.Request, handler: Handler) -> web.Stre
         return html_page(message_page("Logged out", text, "/admin/login", "Log in"), 403)
     request[ADMIN] = admin
     if request.method == "POST":
-        form = await read_form(request)
+        try:
+            form, files = await read_posted(request)
+        except BodyTooLarge:
+            text = "What was sent is larger than any admin form takes. Nothing was saved."
+            return html_page(message_page("Too large", text), 413, {"Connection": "close"})
         if not same_token(form.get("csrf"), admin.session.csrf):
             return forbidden()
         request[FORM] = form
+        request[FILES] = files
     return await handler(request)

@@ -143,7 +143,7 @@ async def gather(
             status=filters.get("status") or None,
         )
     except InvalidInput as exc:
-        forms.errors["filter"] = (exc.field, exc.message)
+        forms.errors["filter"] = {exc.field: exc.message}
         found = []
     matches = await matches_view(node)
     exchanges = await exchanges_view(node)

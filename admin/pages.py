@@ -33,10 +33,11 @@ MORE_INPUTS = ("tags", "resource")
 
 @dataclass(slots=True)
 class Forms:
-    """What a failed form sent back: its values and its error (field, message)."""
+    """What a failed form sent back: its values and its errors (field -> message;
+    the field "" for an error of the whole form)."""
 
     csrf: str = ""
-    errors: dict[str, tuple[str, str]] = field(default_factory=dict)
+    errors: dict[str, dict[str, str]] = field(default_factory=dict)
     values: dict[str, Mapping[str, str]] = field(default_factory=dict)
 
     def value(self, form: str, name: str, default: object = "") -> str:
@@ -46,16 +47,22 @@ class Forms:
         return "" if default is None else str(default)
 
     def field_error(self, form: str, name: str) -> str | None:
-        """The error of ``form`` when it names the field ``name``."""
-        error = self.errors.get(form)
-        return error[1] if error is not None and error[0] == name else None
+        """The error of the field ``name`` of ``form``, if it has one."""
+        return self.errors.get(form, {}).get(name)
 
     def top_error(self, form: str, fields: tuple[str, ...]) -> str:
-        """The error of ``form`` when it names none of the form's fields."""
-        error = self.errors.get(form)
-        if error is None or error[0] in fields:
-            return ""
-        return f"{error[0]}: {error[1]}" if error[0] else error[1]
+        """The errors of ``form`` that name none of the form's fields."""
+        errors = self.errors.get(form, {})
+        return " ".join(
+            f"{name}: {message}" if name else message
+            for name, message in errors.items()
+            if name not in fields
+        )
+
+    def fail(self, form: str, errors: Mapping[str, str], values: Mapping[str, str]) -> None:
+        """Remember a failed ``form``: its errors, and what was typed (never the token)."""
+        self.errors[form] = dict(errors)
+        self.values[form] = {k: v for k, v in values.items() if k not in ("csrf", "form")}
 
 
 def amount(value: str | None, unit: str | None, currency: str | None = None) -> str:
@@ -81,8 +88,19 @@ def render(name: str, title: str, **context: Any) -> str:
     return PAGES.get_template(f"admin/{name}.html").render(title=title, alternate=None, **context)
 
 
-def login_page(csrf: str, error: str = "", has_password: bool = True) -> str:
-    return render("login", "Admin login", csrf=csrf, error=error, has_password=has_password)
+def login_page(
+    csrf: str, error: str = "", has_password: bool = True, coop: str = "", handle: str = ""
+) -> str:
+    title = f"Admin login · {coop}" if coop else "Admin login"
+    return render(
+        "login",
+        title,
+        csrf=csrf,
+        error=error,
+        has_password=has_password,
+        coop=coop,
+        handle=handle,
+    )
 
 
 def message_page(title: str, text: str, link: str = "/admin", link_text: str = "Back") -> str:

@@ -17,6 +17,7 @@ from typing import Any
 
 from aiohttp import web
 
+from admin import follows, members, profile
 from admin.auth import (
     ADMIN,
     FORM,
@@ -30,7 +31,9 @@ from admin.auth import (
     see_other,
     session_middleware,
 )
+from admin.confirm import Question, confirm_first
 from admin.dashboard import dashboard, gather
+from admin.forms import check_length, collect, errors_of, proposal_errors, raise_errors
 from admin.pages import Forms, edit_page, message_page
 from federation.context import NODE, NodeContext
 from federation.credentials import LoginLimiter
@@ -174,10 +177,9 @@ def action(run: Action) -> Callable[[web.Request], Awaitable[web.Response]]:
         try:
             target = await run(request, node, admin, form)
         except InvalidInput as exc:
-            problem = (exc.field, exc.message)
-            return await _failed(node, admin, form, form_id, problem, status_of(exc))
+            return await _failed(node, admin, form, form_id, errors_of(exc), status_of(exc))
         except ActionError as exc:
-            problem = ("", exc.detail)
+            problem = {"": exc.detail}
             return await _failed(node, admin, form, form_id, problem, status_of(exc), exc.detail)
         raise see_other(target)
 
@@ -189,55 +191,95 @@ async def _failed(
     admin: Admin,
     form: Form,
     form_id: str,
-    error: tuple[str, str],
+    errors: dict[str, str],
     status: int,
     alert: str = "",
 ) -> web.Response:
-    values = {k: v for k, v in form.items() if k not in ("csrf", "form")}
-    forms = Forms(csrf=admin.session.csrf, errors={form_id: error}, values={form_id: values})
+    forms = Forms(csrf=admin.session.csrf)
+    forms.fail(form_id, errors, form)
+    if not alert and len(errors) > 1:
+        alert = f"Not done: {len(errors)} fields need a change: {', '.join(errors)}."
     if form_id == "edit":
         proposal = await _own_open_proposal(node, admin, form.get("uri", ""))
         if proposal is not None:
             return html_page(edit_page(forms, _editable(proposal), alert), status)
     data = await gather(node, admin.actor, {}, forms)
-    return html_page(dashboard(data, forms, error=alert or f"Not done: {error[1]}"), status)
+    first = next(iter(errors.values()))
+    return html_page(dashboard(data, forms, error=alert or f"Not done: {first}"), status)
 
 
 @action
 async def do_publish(request: web.Request, node: NodeContext, admin: Admin, form: Form) -> str:
-    await market.publish_proposal(
-        node, admin.actor, {**proposal_raw(form), "kind": form.get("kind")}
-    )
+    raw = {**proposal_raw(form), "kind": form.get("kind")}
+    raise_errors(proposal_errors(raw, now=node.clock()))
+    await market.publish_proposal(node, admin.actor, raw)
     return "/admin?done=published#ours"
 
 
 @action
 async def do_update(request: web.Request, node: NodeContext, admin: Admin, form: Form) -> str:
-    await market.update_proposal(node, admin.actor, form.get("uri", ""), proposal_raw(form))
+    raw = proposal_raw(form)
+    proposal = await _own_open_proposal(node, admin, form.get("uri", ""))
+    if proposal is not None:
+        raise_errors(proposal_errors({**raw, "kind": proposal.kind}, now=node.clock()))
+    await market.update_proposal(node, admin.actor, form.get("uri", ""), raw)
     return "/admin?done=updated#ours"
 
 
+async def _close_question(request: web.Request, node: NodeContext, admin: Admin) -> Question:
+    proposal = await _own_open_proposal(node, admin, request[FORM].get("uri", ""))
+    what = f"“{proposal.title}”" if proposal is not None else "this proposal"
+    return Question(
+        f"Close {what}?",
+        "It stays on the board's archive, marked closed, and the followers get the update. "
+        "Nobody can answer it any more.",
+        "Yes, close it",
+    )
+
+
+async def _delete_question(request: web.Request, node: NodeContext, admin: Admin) -> Question:
+    proposal = await node.store.get_proposal(request[FORM].get("uri", ""))
+    what = f"“{proposal.title}”" if proposal is not None else "this proposal"
+    return Question(
+        f"Delete {what}?",
+        "It disappears from the board, and a Delete goes to the followers. This cannot be undone.",
+        "Yes, delete it",
+    )
+
+
+@confirm_first(_close_question)
 @action
 async def do_close(request: web.Request, node: NodeContext, admin: Admin, form: Form) -> str:
     await market.close_proposal(node, admin.actor, form.get("uri", ""))
     return "/admin?done=closed#ours"
 
 
+@confirm_first(_delete_question)
 @action
 async def do_delete(request: web.Request, node: NodeContext, admin: Admin, form: Form) -> str:
     await market.delete_proposal(node, admin.actor, form.get("uri", ""))
     return "/admin?done=deleted#ours"
 
 
-@action
-async def do_respond(request: web.Request, node: NodeContext, admin: Admin, form: Form) -> str:
-    quantity = number("quantity", form.get("quantity", "").strip())
+def _positive_quantity(text: str) -> None:
+    quantity = number("quantity", text)
     if quantity is None or quantity == 0:
         raise InvalidInput("quantity", "is required and must be above 0")
-    price = number("price", form.get("price", "").strip())
+
+
+@action
+async def do_respond(request: web.Request, node: NodeContext, admin: Admin, form: Form) -> str:
     message = form.get("message", "").strip()
-    if len(message) > MAX_MESSAGE:
-        raise InvalidInput("message", f"is longer than {MAX_MESSAGE} characters")
+    raise_errors(
+        collect(
+            lambda: _positive_quantity(form.get("quantity", "").strip()),
+            lambda: number("price", form.get("price", "").strip()),
+            lambda: check_length("message", message, MAX_MESSAGE),
+        )
+    )
+    quantity = number("quantity", form.get("quantity", "").strip())
+    price = number("price", form.get("price", "").strip())
+    assert quantity is not None  # checked above
     await market.respond(
         node,
         admin.actor,
@@ -333,4 +375,7 @@ def create_admin_app() -> web.Application:
     app.router.add_post("/followers/reject", do_refuse)
     app.router.add_post("/blocks", do_block)
     app.router.add_post("/blocks/remove", do_unblock)
+    profile.setup(app)
+    follows.setup(app)
+    members.setup(app)
     return app

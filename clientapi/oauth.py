@@ -108,7 +108,7 @@ async def authenticate(request: web.Request, scope: str | None, *, user: bool = 
     actor = None
     if found.local_actor_id is not None:
         actor = await node.store.get_local_actor_by_id(found.local_actor_id)
-        if actor is None or actor.kind != "member" or actor.deleted_at is not None:
+        if actor is None or actor.kind != "member" or actor.deleted_at or actor.suspended_at:
             raise _unauthorized()
     if scope is not None and not scope_allows(found.scopes, scope):
         raise MastoError(403, "This action is outside the authorized scopes")

@@ -19,7 +19,7 @@ import aiohttp
 import asyncpg
 from aiohttp import web
 
-from actors.local import ensure_local_actors
+from actors.local import build_actor, ensure_local_actors
 from actors.routes import setup_routes as setup_actor_routes
 from admin.routes import ADMIN_APP, create_admin_app
 from clientapi.routes import setup_routes as setup_clientapi_routes
@@ -109,7 +109,12 @@ async def open_node(
             )
             before = await store.get_local_actor_by_kind("coop")
             coop = await ensure_local_actors(store, settings, apply_profile=apply_profile)
-            if before is not None and before != coop and coop.deleted_at is None:
+            # Followers get an Update when what they see of the coop changed.
+            if (
+                before is not None
+                and coop.deleted_at is None
+                and build_actor(before, urls) != build_actor(coop, urls)
+            ):
                 await update_profile(node, coop)
             yield node
         finally:

@@ -27,6 +27,9 @@ class ActionError(Exception):
             "not_following",
             "already_accepted",
             "no_request",
+            "already_suspended",
+            "not_suspended",
+            "already_removed",
         }
     )
 

@@ -56,8 +56,9 @@ def _follow_document(follow: Follow, actor_url: str, target: str) -> dict[str, A
 # -- following others ----------------------------------------------------------
 
 
-async def follow(node: NodeContext, actor: LocalActor, handle_or_url: str) -> Follow:
-    """Follow a remote actor by ``user@host`` or actor URL; pending until Accept."""
+async def lookup(node: NodeContext, handle_or_url: str) -> RemoteActor:
+    """The remote actor of ``user@host`` (its host's WebFinger vouching) or of a URL,
+    fetched afresh: what ``follow`` would follow."""
     is_url = handle_or_url.startswith(("http://", "https://"))
     if is_url and node.urls.is_local(handle_or_url):
         raise ActionError("local_actor", "a coop cannot follow itself")
@@ -76,6 +77,12 @@ async def follow(node: NodeContext, actor: LocalActor, handle_or_url: str) -> Fo
         ) from exc
     if node.urls.is_local(target.uri):
         raise ActionError("local_actor", "a coop cannot follow itself")
+    return target
+
+
+async def follow(node: NodeContext, actor: LocalActor, handle_or_url: str) -> Follow:
+    """Follow a remote actor by ``user@host`` or actor URL; pending until Accept."""
+    target = await lookup(node, handle_or_url)
     existing = await node.store.get_follow(actor.id, target.uri, "outbound")
     if existing is not None and existing.state == "accepted":
         raise ActionError("already_following", f"we already follow {target.handle}")

@@ -6,6 +6,13 @@
 - ``coopfed member password USERNAME`` sets a new password; the member's apps
   must log in again.
 - ``coopfed member list [--json]``.
+- ``coopfed member suspend USERNAME``: its apps' tokens are revoked and its logins
+  refused; ``coopfed member unsuspend USERNAME`` lets it log in again.
+- ``coopfed member remove USERNAME``: sends ``Delete`` of its actor to its
+  followers; its URL answers 410 and its handle is never reused.
+
+Repeating one of these (suspending a suspended member, ...) exits 0 and says
+there was nothing to do.
 """
 
 from __future__ import annotations
@@ -19,7 +26,14 @@ from coopfed.cli.base import FLAG_HELP, NODE_FLAGS, print_json, read_new_passwor
 from federation.context import NodeContext
 from federation.settings import ENV_NAMES, Settings
 from outbox.errors import ActionError
-from outbox.members import create_member, get_member, set_member_password
+from outbox.members import (
+    create_member,
+    get_member,
+    remove_member,
+    set_member_password,
+    suspend_member,
+    unsuspend_member,
+)
 
 Adder = Callable[..., argparse.ArgumentParser]
 
@@ -40,6 +54,9 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         try:
             return await ACTIONS[args.action](node, args, password)
         except ActionError as exc:
+            if exc.reason in ActionError.ALREADY_DONE:
+                print(f"{exc.detail}: nothing to do")
+                return 0
             print(f"coopfed: {exc.detail}", file=sys.stderr)
             return 1
 
@@ -69,6 +86,7 @@ async def list_members(node: NodeContext, args: argparse.Namespace, password: st
             "name": m.name,
             "actor": node.urls.actor(m.username),
             "created_at": m.created_at.isoformat(),
+            "suspended": m.suspended_at is not None,
         }
         for m in members
         if m.deleted_at is None
@@ -78,11 +96,41 @@ async def list_members(node: NodeContext, args: argparse.Namespace, password: st
     elif not items:
         print("no members")
     for item in items if not args.json else []:
-        print(f"{item['handle']}\t{item['name']}\t{item['actor']}")
+        state = "\tsuspended" if item["suspended"] else ""
+        print(f"{item['handle']}\t{item['name']}\t{item['actor']}{state}")
     return 0
 
 
-ACTIONS = {"add": add, "password": password, "list": list_members}
+async def suspend(node: NodeContext, args: argparse.Namespace, password: str) -> int:
+    actor = await suspend_member(node, await get_member(node, args.member))
+    print(f"@{actor.username} is suspended: its apps were logged out and its logins are refused")
+    return 0
+
+
+async def unsuspend(node: NodeContext, args: argparse.Namespace, password: str) -> int:
+    actor = await unsuspend_member(node, await get_member(node, args.member))
+    print(f"@{actor.username} may log in again")
+    return 0
+
+
+async def remove(node: NodeContext, args: argparse.Namespace, password: str) -> int:
+    actor = await get_member(node, args.member, removed=True)
+    queued = await remove_member(node, actor)
+    print(
+        f"@{actor.username} is removed: Delete sent to {queued} inbox(es); "
+        f"{node.urls.actor(actor.username)} answers 410 and the name is never reused"
+    )
+    return 0
+
+
+ACTIONS = {
+    "add": add,
+    "password": password,
+    "list": list_members,
+    "suspend": suspend,
+    "unsuspend": unsuspend,
+    "remove": remove,
+}
 
 
 def _node_flags(parser: argparse.ArgumentParser) -> None:
@@ -113,3 +161,11 @@ def add_commands(add_command: Adder) -> None:
     q = sub.add_parser("list", help="list the members")
     _node_flags(q)
     q.add_argument("--json", action="store_true", help="print JSON")
+    for name, text in (
+        ("suspend", "refuse a member's logins and revoke its apps' tokens"),
+        ("unsuspend", "let a suspended member log in again"),
+        ("remove", "delete a member's account: Delete sent, 410 from then on"),
+    ):
+        q = sub.add_parser(name, help=text)
+        _node_flags(q)
+        q.add_argument("member", metavar="USERNAME")

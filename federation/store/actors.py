@@ -79,6 +79,9 @@ class ActorQueries:
         summary: str | None = None,
         avatar_url: str | None = None,
         manually_approves_followers: bool | None = None,
+        header_url: str | None = None,
+        fields: list[dict[str, str]] | None = None,
+        settings_profile: dict[str, str] | None = None,
     ) -> LocalActor:
         row = await self.pool.fetchrow(
             """UPDATE local_actors SET
@@ -86,6 +89,9 @@ class ActorQueries:
                    summary = coalesce($3, summary),
                    avatar_url = coalesce($4, avatar_url),
                    manually_approves_followers = coalesce($5, manually_approves_followers),
+                   header_url = coalesce($6, header_url),
+                   fields = coalesce($7::jsonb, fields),
+                   settings_profile = coalesce($8::jsonb, settings_profile),
                    updated_at = now()
                WHERE id = $1 RETURNING *""",
             actor_id,
@@ -93,6 +99,9 @@ class ActorQueries:
             summary,
             avatar_url,
             manually_approves_followers,
+            header_url,
+            fields,
+            settings_profile,
         )
         return LocalActor(**dict(row))
 

@@ -29,6 +29,10 @@ LOCAL_ACTOR_COLUMNS = (
     "created_at",
     "updated_at",
     "deleted_at",
+    "header_url",
+    "fields",
+    "suspended_at",
+    "settings_profile",
 )
 OBJECT_COLUMNS = (
     "uri",

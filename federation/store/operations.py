@@ -50,6 +50,45 @@ class OperationsQueries:
         )
         return LocalActor(**dict(row)) if row else None
 
+    async def set_suspended(self, actor_id: int, suspended: bool) -> LocalActor | None:
+        """Suspend a member (its app tokens and unused sign-in codes end) or lift it.
+
+        None when nothing changed (already so, or no such member).
+        """
+        async with self.pool.acquire() as conn, conn.transaction():
+            row = await conn.fetchrow(
+                """UPDATE local_actors SET suspended_at = CASE WHEN $2 THEN now() END,
+                          updated_at = now()
+                   WHERE id = $1 AND kind = 'member' AND deleted_at IS NULL
+                     AND (suspended_at IS NULL) = $2
+                   RETURNING *""",
+                actor_id,
+                suspended,
+            )
+            if row is not None and suspended:
+                await self._end_access(conn, actor_id)
+        return LocalActor(**dict(row)) if row else None
+
+    async def end_member_access(self, actor_id: int) -> None:
+        """A removed member: its password, app tokens and sign-in codes end."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            await self._end_access(conn, actor_id)
+            await conn.execute("DELETE FROM member_passwords WHERE local_actor_id = $1", actor_id)
+
+    @staticmethod
+    async def _end_access(conn: asyncpg.Connection, actor_id: int) -> None:
+        await conn.execute(
+            """UPDATE oauth_tokens SET revoked_at = now()
+               WHERE local_actor_id = $1 AND revoked_at IS NULL""",
+            actor_id,
+        )
+        await conn.execute("DELETE FROM oauth_codes WHERE local_actor_id = $1", actor_id)
+        await conn.execute(
+            "UPDATE tokens SET revoked_at = now() WHERE local_actor_id = $1 AND revoked_at IS NULL",
+            actor_id,
+        )
+        await conn.execute("DELETE FROM admin_sessions WHERE local_actor_id = $1", actor_id)
+
     async def coop_deleted(self) -> bool:
         """The coop was deleted and no other actor (a member) is left to receive.
 

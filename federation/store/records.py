@@ -24,6 +24,13 @@ class LocalActor:
     updated_at: datetime
     # Set by ``coopfed delete-coop``: the actor answers 410 from then on.
     deleted_at: datetime | None = None
+    header_url: str = ""
+    # Profile fields: [{"name": ..., "value": ...}] (Mastodon's PropertyValue attachments).
+    fields: list[dict[str, str]] | None = None
+    # Set while a member is suspended (``coopfed member suspend``).
+    suspended_at: datetime | None = None
+    # What the settings gave the profile at the last start that applied them.
+    settings_profile: dict[str, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)

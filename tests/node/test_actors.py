@@ -94,7 +94,11 @@ async def test_coop_actor_document(
     assert actor["preferredUsername"] == "coop"
     assert actor["name"] == "Bakery Coop"
     assert actor["summary"] == "<p>Bread &amp; &lt;jam&gt;</p><p>Open every day</p>"
-    assert actor["icon"] == {"type": "Image", "url": "https://img.example/bakery.png"}
+    assert actor["icon"] == {
+        "type": "Image",
+        "url": "https://img.example/bakery.png",
+        "mediaType": "image/png",
+    }
     base = node.base_url
     assert actor["url"] == f"{base}/@coop"
     assert actor["inbox"] == f"{base}/users/coop/inbox"
@@ -299,7 +303,7 @@ GOLDEN_ACTOR: dict[str, Any] = {
     "webfinger": "bakery@coop.example",
     "attachment": [],
     "tag": [],
-    "icon": {"type": "Image", "url": "https://img.example/b.png"},
+    "icon": {"type": "Image", "url": "https://img.example/b.png", "mediaType": "image/png"},
 }
 
 
@@ -394,3 +398,18 @@ async def test_profile_settings_apply_on_restart(node: RunningNode) -> None:
     assert coop.name == "New Name"
     assert coop.public_key_pem == key
     assert (await node.ctx.coop_actor()).name == "New Name"
+
+
+async def test_a_restart_with_the_same_settings_keeps_the_browser_edit(node: RunningNode) -> None:
+    store = node.ctx.store
+    given = node.settings.with_overrides(name="Env Name", summary="Env summary")
+    coop = await ensure_local_actors(store, given)
+    assert (coop.name, coop.summary) == ("Env Name", "Env summary")
+    # Given the admin renames the coop in the browser
+    await store.update_local_profile(coop.id, name="Browser Name")
+    # When the node restarts with the same settings, the browser's name stays
+    coop = await ensure_local_actors(store, given)
+    assert (coop.name, coop.summary) == ("Browser Name", "Env summary")
+    # When the operator changes the setting, the new one applies
+    coop = await ensure_local_actors(store, given.with_overrides(name="Env Name 2"))
+    assert coop.name == "Env Name 2"

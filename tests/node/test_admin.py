@@ -14,6 +14,8 @@ import re
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+from markupsafe import escape
+
 from admin.auth import LIMITER, set_password
 from admin.routes import ADMIN_APP
 from federation.credentials import client_address, hash_password, verify_password
@@ -21,7 +23,13 @@ from federation.proxies import parse_networks
 from federation.store import Exchange, Proposal
 from outbox import market
 from outbox.c2s import issue_token
-from tests.support.adminflow import PASSWORD, AdminClient, follow_each_other, visible_text
+from tests.support.adminflow import (
+    PASSWORD,
+    AdminClient,
+    follow_each_other,
+    logged_in,
+    visible_text,
+)
 from tests.support.cli import coopfed
 from tests.support.fakepeer import FakePeer
 from tests.support.nodes import NodeFactory, RunningNode, eventually
@@ -40,14 +48,6 @@ OFFER_FORM = {
     "tags": "flour bakery",
     "resource": "flour",
 }
-
-
-async def logged_in(node: RunningNode) -> AdminClient:
-    await set_password(node.ctx, await node.ctx.coop_actor(), PASSWORD)
-    client = AdminClient(node.base_url)
-    page = await client.login(password=PASSWORD)
-    assert (page.status, page.location) == (303, "/admin"), page.text
-    return client
 
 
 async def session_rows(node: RunningNode) -> int:
@@ -142,7 +142,11 @@ async def test_wrong_password_is_401_and_opens_no_session(node: RunningNode) -> 
     try:
         # Given no password set yet, the form says how to set one
         form = await client.get("/admin/login")
-        assert "No admin password is set yet: run coopfed password" in form.visible
+        assert "No admin password is set yet Set one on the server" in form.visible
+        assert "coopfed password" in form.visible and "--password-stdin" in form.visible
+        # And it names the coop the admin logs into
+        coop = await node.ctx.coop_actor()
+        assert f"{coop.name}: admin login @coop@{node.ctx.urls.domain}" in form.visible
         # When someone tries a password that is not set
         page = await client.login(password=PASSWORD)
         assert page.status == 401 and "Wrong password or token." in page.visible
@@ -340,18 +344,36 @@ async def test_publish_edit_close_delete_through_forms(node: RunningNode) -> Non
         edited = await node.ctx.store.get_proposal(offer.uri)
         assert edited is not None
         assert (edited.title, edited.price, edited.quantity) == ("Organic spelt flour", None, 200)
-        # When it is closed, then deleted
+        # When Close is pressed, a page asks first, and nothing is closed yet
         page = await client.submit("/admin/proposals/close", {"form": "close-0", "uri": offer.uri})
+        assert page.status == 200 and "Close “Organic spelt flour”?" in page.visible
+        assert 'name="confirm" value="yes"' in page.text and f'value="{offer.uri}"' in page.text
+        still = await node.ctx.store.get_proposal(offer.uri)
+        assert still is not None and still.status == "open"
+        # When it is confirmed, it is closed
+        page = await client.submit(
+            "/admin/proposals/close", {"form": "close-0", "uri": offer.uri, "confirm": "yes"}
+        )
         assert page.status == 303
         closed = await node.ctx.store.get_proposal(offer.uri)
         assert closed is not None and closed.status == "closed"
         board = await client.get("/@coop", headers={"Accept": "text/html"})
         assert "Organic spelt flour" not in board.text.split('<section id="offer">')[1]
         # And closing again is refused with the reason shown
-        page = await client.submit("/admin/proposals/close", {"form": "close-0", "uri": offer.uri})
+        page = await client.submit(
+            "/admin/proposals/close", {"form": "close-0", "uri": offer.uri, "confirm": "yes"}
+        )
         assert page.status == 409 and "is already closed" in page.visible
+        # And deleting asks first too
         page = await client.submit(
             "/admin/proposals/delete", {"form": "delete-0", "uri": offer.uri}
+        )
+        assert page.status == 200 and "Delete “Organic spelt flour”?" in page.visible
+        assert "This cannot be undone." in page.visible
+        kept = await node.ctx.store.get_proposal(offer.uri)
+        assert kept is not None and kept.status == "closed"
+        page = await client.submit(
+            "/admin/proposals/delete", {"form": "delete-0", "uri": offer.uri, "confirm": "yes"}
         )
         assert page.status == 303
         gone = await node.ctx.store.get_proposal(offer.uri)
@@ -393,6 +415,49 @@ async def test_invalid_form_shows_the_field_error_and_keeps_the_input(node: Runn
         )
         assert page.status == 422
         assert "a solidarity request needs a deadline" in page.visible
+        # And several mistakes at once are all named, each next to its field
+        page = await client.submit(
+            "/admin/proposals",
+            {
+                **OFFER_FORM,
+                "title": "",
+                "quantity": "-3",
+                "price": "cheap",
+                "currency": "euros",
+                "tags": "two words, ok!",
+            },
+        )
+        assert page.status == 422
+        for name, message in (
+            ("title", "is required"),
+            ("quantity", "must not be negative"),
+            ("price", "must be a number"),
+            ("currency", "must be a three-letter code such as EUR"),
+            ("tags", "'ok!' is not a single word"),
+        ):
+            shown = re.escape(str(escape(message)))
+            assert re.search(
+                rf'id="publish-offer-{name}"[^>]*aria-invalid="true"[^>]*>'
+                rf'<p class="error" id="publish-offer-{name}-error">{shown}</p>',
+                page.text,
+            ), name
+        assert "5 fields need a change" in page.visible
+        assert 'value="euros"' in page.text  # what was typed is kept
+        assert await our_proposals(node) == []
+        # And the edit form names every mistake too
+        await client.submit("/admin/proposals", OFFER_FORM)
+        [offer] = await our_proposals(node)
+        edit = await client.get(f"/admin/edit?uri={offer.uri}")
+        page = await client.post(
+            "/admin/proposals/update",
+            {**OFFER_FORM, "form": "edit", "csrf": edit.csrf, "uri": offer.uri, "title": ""}
+            | {"price": "-1", "deadline": "2001-01-01"},
+        )
+        assert page.status == 422 and "Edit: " in page.visible
+        for name in ("title", "price", "deadline"):
+            assert f'<p class="error" id="edit-{name}-error">' in page.text, name
+        unchanged = await node.ctx.store.get_proposal(offer.uri)
+        assert unchanged is not None and unchanged.title == offer.title
     finally:
         await client.close()
 
@@ -434,6 +499,25 @@ async def test_match_respond_accept_and_complete_across_two_nodes(nodes: NodeFac
         form_id = re.search(r'id="(match-\d+)"', matches)
         assert form_id is not None
         assert f'id="{form_id[1]}-quantity" name="quantity" type="text" value="50"' in matches
+        # When A's admin responds with three mistakes, all three are named at once
+        page = await client.submit(
+            "/admin/respond",
+            {
+                "form": form_id[1],
+                "proposal": need_uri,
+                "quantity": "0",
+                "price": "free",
+                "message": "x" * 5001,
+            },
+        )
+        assert page.status == 422
+        for name, message in (
+            ("quantity", "is required and must be above 0"),
+            ("price", "must be a number"),
+            ("message", "is longer than"),
+        ):
+            assert f'<p class="error" id="{form_id[1]}-{name}-error">{message}' in page.text
+        assert await b.ctx.store.list_exchanges() == []
         # When A's admin responds through it
         page = await client.submit(
             "/admin/respond",

@@ -9,12 +9,15 @@ sees: the page without tags, entities decoded, whitespace collapsed.
 from __future__ import annotations
 
 import html
+import io
 import re
 from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+from PIL import Image
 
+from admin.auth import set_password
 from outbox import publish
 from tests.support.nodes import RunningNode, eventually
 
@@ -67,6 +70,18 @@ class AdminClient:
         ) as resp:
             return Page(resp.status, await resp.text(), resp.headers)
 
+    async def upload(
+        self, path: str, fields: dict[str, str], files: dict[str, tuple[str, bytes, str]]
+    ) -> Page:
+        """Post a multipart form (``files``: input name -> (file name, bytes, type))."""
+        form = aiohttp.FormData()
+        for name, value in fields.items():
+            form.add_field(name, value)
+        for name, (filename, data, content_type) in files.items():
+            form.add_field(name, data, filename=filename, content_type=content_type)
+        async with self.http.post(self.base + path, data=form, allow_redirects=False) as resp:
+            return Page(resp.status, await resp.text(), resp.headers)
+
     async def login(self, *, password: str = "", token: str = "") -> Page:
         form = await self.get("/admin/login")
         assert form.status == 200, form.text
@@ -89,6 +104,22 @@ class AdminClient:
             if cookie.key == name:
                 return cookie.value
         return None
+
+
+def picture(size: tuple[int, int], color: tuple[int, int, int], kind: str = "PNG") -> bytes:
+    """An image of one colour, as a camera or an editor would save it."""
+    out = io.BytesIO()
+    Image.new("RGB", size, color).save(out, kind)
+    return out.getvalue()
+
+
+async def logged_in(node: RunningNode) -> AdminClient:
+    """An admin client with a session on ``node`` (its password set first)."""
+    await set_password(node.ctx, await node.ctx.coop_actor(), PASSWORD)
+    client = AdminClient(node.base_url)
+    page = await client.login(password=PASSWORD)
+    assert (page.status, page.location) == (303, "/admin"), page.text
+    return client
 
 
 async def follow_each_other(a: RunningNode, b: RunningNode) -> None:

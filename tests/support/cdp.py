@@ -202,6 +202,16 @@ class Browser:
         await self.evaluate(f"document.querySelector({json.dumps(selector)}).select()")
         await self.call("Input.insertText", {"text": text})
 
+    async def upload(self, selector: str, path: Path) -> None:
+        """Choose ``path`` in the file input ``selector``, as the file dialog would."""
+        root = await self.call("DOM.getDocument", {"depth": 0})
+        found = await self.call(
+            "DOM.querySelector", {"nodeId": root["root"]["nodeId"], "selector": selector}
+        )
+        if not found.get("nodeId"):
+            raise BrowserError(f"nothing matches {selector}")
+        await self.call("DOM.setFileInputFiles", {"files": [str(path)], "nodeId": found["nodeId"]})
+
     async def choose(self, selector: str, value: str) -> None:
         chosen = await self.evaluate(
             f"(() => {{ const el = document.querySelector({json.dumps(selector)});"

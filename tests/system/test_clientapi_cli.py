@@ -68,3 +68,39 @@ async def test_member_add_list_and_password(node: RunningNode, http: aiohttp.Cli
     assert status == 401
     assert (await login(http, node, "first pass 1"))[0] == 400
     assert (await login(http, node, "second pass 2"))[0] == 200
+
+
+async def test_member_suspend_unsuspend_and_remove(
+    node: RunningNode, http: aiohttp.ClientSession
+) -> None:
+    await create_member(node.ctx, "alice", "first pass 1")
+    status, token = await login(http, node, "first pass 1")
+    assert status == 200
+    # When the admin suspends alice, her token ends and her logins are refused
+    code, out, _ = await coopfed(node, "member", "suspend", "alice")
+    assert code == 0 and out.startswith("@alice is suspended")
+    status, _, _ = await api(http, node, "GET", "/api/v1/accounts/verify_credentials", token)
+    assert status == 401
+    assert (await login(http, node, "first pass 1"))[0] == 400
+    code, out, _ = await coopfed(node, "member", "list")
+    assert out.rstrip().endswith("suspended")
+    # Suspending again has nothing to do (exit 0)
+    code, out, _ = await coopfed(node, "member", "suspend", "alice")
+    assert (code, out.strip()) == (0, "@alice is already suspended: nothing to do")
+    # When she is unsuspended, she logs in again; unsuspending again has nothing to do
+    code, _, _ = await coopfed(node, "member", "unsuspend", "alice")
+    assert code == 0
+    assert (await login(http, node, "first pass 1"))[0] == 200
+    code, out, _ = await coopfed(node, "member", "unsuspend", "alice")
+    assert (code, out.strip()) == (0, "@alice is not suspended: nothing to do")
+    # When she is removed, her actor answers 410 and she cannot log in
+    code, out, _ = await coopfed(node, "member", "remove", "alice")
+    assert code == 0 and "answers 410" in out
+    async with http.get(f"{node.base_url}/users/alice") as answer:
+        assert answer.status == 410
+    assert (await login(http, node, "first pass 1"))[0] == 400
+    code, out, _ = await coopfed(node, "member", "remove", "alice")
+    assert (code, out.strip()) == (0, "@alice was already removed: nothing to do")
+    # And an unknown member is an error (exit 1)
+    code, _, err = await coopfed(node, "member", "suspend", "nobody")
+    assert (code, err.strip()) == (1, "coopfed: no member @nobody on this node")
