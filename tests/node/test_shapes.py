@@ -258,7 +258,8 @@ async def test_migration_8_wraps_single_values_stored_before_the_boundary(
                 body,
             )
         # When migration 8 is applied
-        assert [m.version for m in await apply_migrations(pool)] == [8]
+        # (and any later ones)
+        assert [m.version for m in await apply_migrations(pool)][:1] == [8]
         # Then the single values are arrays, and nothing else changed
         rows = dict(await pool.fetch("SELECT uri, body FROM objects"))
         assert rows[single["id"]] == single | {
