@@ -28,6 +28,7 @@ from clientapi.serializers import (
     reblog_json,
     status_json,
 )
+from clientapi.threads import tree_order
 from federation.context import NODE, NodeContext
 from federation.errors import json_response
 from federation.jsonld import build_context
@@ -247,7 +248,7 @@ async def context(request: web.Request) -> web.Response:
             break
         ancestors.insert(0, parent)
         parent_uri = parent.in_reply_to
-    descendants = await node.store.descendants(obj.uri, viewer_url, viewer_id)
+    descendants = tree_order(obj.uri, await node.store.descendants(obj.uri, viewer_url, viewer_id))
     return json_response(
         {
             "ancestors": await render_statuses(node, viewer, ancestors),
