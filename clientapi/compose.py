@@ -93,5 +93,8 @@ def render(text: str, found: dict[str, Mentioned], *, tag_base: str) -> tuple[st
         for p in paragraphs
         if p
     )
-    unique = list({hashtags.normal(t): t for t in tags}.values())[:10]
+    first: dict[str, str] = {}
+    for tag in tags:
+        first.setdefault(hashtags.normal(tag), tag)  # as first written
+    unique = list(first.values())[:10]
     return body, unique
