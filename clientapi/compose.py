@@ -11,13 +11,14 @@ import html
 import re
 from dataclasses import dataclass
 
+from clientapi import hashtags
 from federation.safehtml import safe_href
 
 MENTION = (
     r"(?<![\w@/])@(?P<user>[A-Za-z0-9_](?:[\w.-]*\w)?)"
     r"(?:@(?P<host>[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*(?::\d{1,5})?))?"
 )
-HASHTAG = r"(?<![\w/&#])#(?P<tag>\w{0,63}[^\W\d_]\w{0,63})"
+HASHTAG = rf"(?<![\w/&#])#(?P<tag>{hashtags.NAME})"
 URL = r"(?P<url>https?://[^\s<>\"']+)"
 TOKEN_RE = re.compile(f"{MENTION}|{HASHTAG}|{URL}")
 MENTION_RE = re.compile(MENTION)
@@ -70,8 +71,11 @@ def _line(text: str, found: dict[str, Mentioned], tag_base: str, tags: list[str]
             escaped = html.escape(url)
             out.append(f'<a href="{escaped}" rel="nofollow noopener noreferrer">{escaped}</a>')
         elif match["tag"]:
-            tags.append(match["tag"])
-            out.append(_hashtag(match["tag"], tag_base))
+            if hashtags.valid_name(match["tag"]):
+                tags.append(match["tag"])
+                out.append(_hashtag(match["tag"], tag_base))
+            else:
+                out.append(html.escape(match.group(0)))
         elif handle_of(match) in found:
             out.append(_mention(found[handle_of(match)]))
         else:
@@ -89,5 +93,8 @@ def render(text: str, found: dict[str, Mentioned], *, tag_base: str) -> tuple[st
         for p in paragraphs
         if p
     )
-    unique = list({t.lower(): t for t in tags}.values())[:10]
+    first: dict[str, str] = {}
+    for tag in tags:
+        first.setdefault(hashtags.normal(tag), tag)  # as first written
+    unique = list(first.values())[:10]
     return body, unique

@@ -16,10 +16,13 @@ from aiohttp import web
 
 from actors.nodeinfo import REPOSITORY
 from clientapi.accounts import account_view
+from clientapi.media import MAX_ATTACHMENTS, MAX_DESCRIPTION
 from clientapi.serializers import account_json
 from clientapi.statuses import MAX_CHARACTERS
 from federation.context import NODE, NodeContext
 from federation.errors import json_response
+from federation.images import ACCEPTED
+from federation.images import MEDIA as IMAGE_RULES
 from federation.version import software_version
 
 MASTODON_VERSION = "4.2.0"
@@ -57,13 +60,14 @@ PREFERENCES = {
 }
 STATUSES = {
     "max_characters": MAX_CHARACTERS,
-    "max_media_attachments": 0,
+    "max_media_attachments": MAX_ATTACHMENTS,
     "characters_reserved_per_url": 23,
 }
 MEDIA: dict[str, Any] = {
-    "supported_mime_types": [],
-    "image_size_limit": 0,
-    "image_matrix_limit": 0,
+    "supported_mime_types": sorted(ACCEPTED.values()),
+    "image_size_limit": IMAGE_RULES.max_bytes,
+    "image_matrix_limit": IMAGE_RULES.max_input_pixels,
+    "description_limit": MAX_DESCRIPTION,
     "video_size_limit": 0,
     "video_frame_rate_limit": 0,
     "video_matrix_limit": 0,

@@ -9,6 +9,7 @@ from clientapi import (
     accounts,
     authorize,
     instance,
+    media,
     notifications,
     oauth,
     search,
@@ -92,6 +93,7 @@ def setup_routes(app: web.Application) -> None:
     r.add_post("/api/v1/statuses/{id}/unreblog", statuses.unreblog)
     r.add_get("/api/v1/statuses/{id}/favourited_by", statuses.favourited_by)
     r.add_get("/api/v1/statuses/{id}/reblogged_by", statuses.reblogged_by)
+    media.setup_routes(app)
     # timelines, notifications, search
     r.add_get("/api/v1/timelines/home", timelines.home)
     r.add_get("/api/v1/timelines/public", timelines.public)

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import html
 from typing import Any
+from urllib.parse import urlsplit
 
+from clientapi.hashtags import normal, valid_name
 from federation.jsonld import as_list
+from federation.languages import recorded_language
 from federation.safehtml import safe_href, sanitize_html
 
 __all__ = ["safe_href", "sanitize_html"]
@@ -51,24 +54,75 @@ def hashtags(body: dict[str, Any]) -> list[dict[str, Any]]:
     tags = []
     for tag in as_list(body.get("tag")):
         if isinstance(tag, dict) and tag.get("type") == "Hashtag":
-            name = str(tag.get("name", "")).lstrip("#")
+            name = str(tag.get("name", "")).removeprefix("#")
             href = tag.get("href")
-            if name:
-                tags.append({"name": name.lower(), "url": safe_href(href) or ""})
+            if valid_name(name):  # Mastodon drops a tag whose name it would not write
+                tags.append({"name": normal(name), "url": safe_href(href) or ""})
     return tags[:50]
 
 
+# Mastodon's file extensions of each kind (MediaAttachment's *_FILE_EXTENSIONS).
+EXTENSION_KINDS = {
+    **dict.fromkeys(("jpg", "jpeg", "png", "gif", "webp", "heic", "heif", "avif"), "image"),
+    **dict.fromkeys(("webm", "mp4", "m4v", "mov"), "video"),
+    **dict.fromkeys(("ogg", "oga", "mp3", "wav", "flac", "opus", "aac", "m4a", "3gp"), "audio"),
+}
+
+
+def _media_type(item: dict[str, Any]) -> str:
+    """The attachment's ``mediaType``, or its first URL's (a Link may carry it)."""
+    for candidate in [item, *(u for u in as_list(item.get("url")) if isinstance(u, dict))]:
+        value = candidate.get("mediaType")
+        if isinstance(value, str) and value:
+            return value.lower()
+    return ""
+
+
+def media_kind(item: dict[str, Any], url: str) -> str:
+    """image, video, audio or unknown: by ``mediaType``, then by the URL's extension."""
+    media = _media_type(item)
+    kind = next((k for k in ("image", "video", "audio") if media.startswith(k + "/")), None)
+    if kind is not None:
+        return "gifv" if kind == "video" and item.get("type") == "Gifv" else kind
+    path = urlsplit(url).path
+    extension = path.rsplit(".", 1)[-1].lower() if "." in path.rsplit("/", 1)[-1] else ""
+    return EXTENSION_KINDS.get(extension, "unknown")
+
+
+def _text(value: Any) -> str | None:
+    return value.strip()[:1500] if isinstance(value, str) and value.strip() else None
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+
+
+def _meta(item: dict[str, Any]) -> dict[str, Any]:
+    meta: dict[str, Any] = {}
+    width, height = _int(item.get("width")), _int(item.get("height"))
+    if width and height:
+        size = {"width": width, "height": height, "size": f"{width}x{height}"}
+        meta["original"] = size | {"aspect": round(width / height, 6)}
+    focal = item.get("focalPoint")
+    if isinstance(focal, list) and len(focal) == 2:
+        x, y = focal
+        if all(isinstance(v, (int, float)) and -1 <= v <= 1 for v in (x, y)):
+            meta["focus"] = {"x": float(x), "y": float(y)}
+    return meta
+
+
 def attachments(status_id: int, body: dict[str, Any]) -> list[dict[str, Any]]:
+    """A remote post's attachments as Mastodon's MediaAttachment (not downloaded: the
+    remote URL is the URL, through ``safe_href``)."""
     found: list[dict[str, Any]] = []
     for index, item in enumerate(as_list(body.get("attachment"))[:8]):
-        if not isinstance(item, dict):
+        if not isinstance(item, dict) or item.get("type") == "Link":
             continue
-        url = safe_href(media_url(item))
+        url = safe_href(media_url(item.get("url")) or media_url(item.get("href")))
         if url is None:
             continue
-        media = str(item.get("mediaType", ""))
-        kind = next((k for k in ("image", "video", "audio") if media.startswith(k)), "unknown")
-        name = item.get("name")
+        kind = media_kind(item, url)
+        blurhash = item.get("blurhash")
         found.append(
             {
                 "id": str(status_id * 100 + index),
@@ -78,9 +132,10 @@ def attachments(status_id: int, body: dict[str, Any]) -> list[dict[str, Any]]:
                 "remote_url": url,
                 "preview_remote_url": None,
                 "text_url": None,
-                "meta": {},
-                "description": name if isinstance(name, str) else None,
-                "blurhash": item.get("blurhash") if isinstance(item.get("blurhash"), str) else None,
+                "meta": _meta(item),
+                # Described by its name, else its summary.
+                "description": _text(item.get("name")) or _text(item.get("summary")),
+                "blurhash": blurhash if isinstance(blurhash, str) else None,
             }
         )
     return found
@@ -99,7 +154,9 @@ def content_html(body: dict[str, Any]) -> str:
     if not isinstance(content, str):
         content_map = body.get("contentMap")
         if isinstance(content_map, dict):
-            content = next((v for v in content_map.values() if isinstance(v, str)), None)
+            first = content_map.get(recorded_language(body) or "")
+            values = [first, *content_map.values()]
+            content = next((v for v in values if isinstance(v, str)), None)
     if isinstance(content, str) and content.strip():
         return sanitize_html(content[:100_000])
     name = body.get("name")

@@ -23,6 +23,7 @@ from clientapi.sanitize import (
     sanitize_html,
 )
 from federation.jsonld import as_list, has_type
+from federation.languages import recorded_language
 from federation.store import LocalActor, RemoteActor, StatusCounts, StoredObject
 from federation.urls import Urls
 from outbox.proposals import plain_text
@@ -260,14 +261,14 @@ class StatusData:
     favourited: bool = False
     reblogged: bool = False
     viewer_is_author: bool = False
+    # Our own uploads (MediaAttachment JSON); None: read the post's attachments.
+    media: list[dict[str, Any]] | None = None
 
 
 def status_json(data: StatusData) -> dict[str, Any]:
     obj, body = data.obj, data.obj.body
-    language = None
-    if isinstance(body.get("contentMap"), dict) and body["contentMap"]:
-        language = str(next(iter(body["contentMap"])))[:16]
     summary = body.get("summary")
+    spoiler = summary[:500] if isinstance(summary, str) else ""
     updated = obj.updated if obj.updated and obj.published and obj.updated > obj.published else None
     return {
         "id": str(obj.seq),
@@ -277,10 +278,11 @@ def status_json(data: StatusData) -> dict[str, Any]:
         "in_reply_to_account_id": (
             str(data.in_reply_to_account_id) if data.in_reply_to_account_id else None
         ),
-        "sensitive": body.get("sensitive") is True,
-        "spoiler_text": summary[:500] if isinstance(summary, str) else "",
+        # A content warning hides the post: Mastodon marks it sensitive too.
+        "sensitive": body.get("sensitive") is True or bool(spoiler.strip()),
+        "spoiler_text": spoiler,
         "visibility": VISIBILITY.get(obj.visibility, "public"),
-        "language": language,
+        "language": recorded_language(body),
         "uri": obj.uri,
         "url": first_url(body, obj.uri),
         "replies_count": data.counts.replies,
@@ -296,7 +298,7 @@ def status_json(data: StatusData) -> dict[str, Any]:
         "reblog": None,
         "application": None,
         "account": account_json(data.account),
-        "media_attachments": attachments(obj.seq, body),
+        "media_attachments": (data.media if data.media is not None else attachments(obj.seq, body)),
         "mentions": [
             {"id": str(m.id), "username": m.username, "url": m.url, "acct": m.acct}
             for m in data.mentions

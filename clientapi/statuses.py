@@ -15,7 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
-from clientapi import compose
+from clientapi import compose, media
 from clientapi.accounts import account_views, resolve_account
 from clientapi.common import NOT_FOUND, MastoError, endpoint, path_id, read_params
 from clientapi.oauth import authenticate, optional_auth
@@ -28,8 +28,10 @@ from clientapi.serializers import (
     reblog_json,
     status_json,
 )
+from clientapi.threads import tree_order
 from federation.context import NODE, NodeContext
 from federation.errors import json_response
+from federation.jsonld import build_context
 from federation.store import LocalActor, StatusCounts, StoredObject
 from outbox import build, publish
 
@@ -57,6 +59,8 @@ async def render_statuses(
     uris = [o.uri for o in objects]
     counts = await node.store.status_counts(uris)
     own = await node.store.own_interactions(viewer.id, uris) if viewer else {}
+    local_uris = [o.uri for o in objects if o.local]
+    uploads = await node.store.media_of_objects(local_uris) if local_uris else {}
     viewer_url, _ = viewer_of(viewer, node)
     rendered = []
     for obj in objects:
@@ -71,6 +75,9 @@ async def render_statuses(
             favourited=(obj.uri, "Like") in own,
             reblogged=(obj.uri, "Announce") in own,
             viewer_is_author=obj.attributed_to == viewer_url,
+            media=[media.media_json(m, node.urls) for m in uploads[obj.uri]]
+            if obj.uri in uploads
+            else None,
         )
         rendered.append(status_json(data))
     return rendered
@@ -119,11 +126,10 @@ async def create_status(request: web.Request) -> web.Response:
     member = (await authenticate(request, "write:statuses")).member
     params = await read_params(request)
     text = params.text("status").strip()
-    if params.many("media_ids") or params.get("poll[options][]") or params.get("scheduled_at"):
-        raise MastoError(
-            422, "Validation failed: media, polls and scheduled posts are not supported"
-        )
-    if not text:
+    media_ids = media.media_ids_of(params.many("media_ids"))
+    if params.get("poll[options][]") or params.get("scheduled_at"):
+        raise MastoError(422, "Validation failed: polls and scheduled posts are not supported")
+    if not text and not media_ids:
         raise MastoError(422, "Validation failed: Text can't be blank")
     if len(text) > MAX_CHARACTERS:
         raise MastoError(422, f"Validation failed: Text is over {MAX_CHARACTERS} characters")
@@ -141,6 +147,7 @@ async def create_status(request: web.Request) -> web.Response:
         visibility=visibility, followers=node.urls.followers(member.username), mentions=mentions
     )
     object_id = node.urls.object(node.new_token())
+    uploads = await media.attach(node, member, media_ids, object_id)
     views = await account_views(node, mentions) if mentions else {}
     tags = [
         {"type": "Mention", "href": uri, "name": f"@{_full_handle(node, views[uri].acct)}"}
@@ -160,9 +167,16 @@ async def create_status(request: web.Request) -> web.Response:
         in_reply_to=parent.uri if parent else None,
         tags=tags,
         summary=params.text("spoiler_text").strip()[:500] or None,
+        attachments=[media.attachment_document(m, node.urls) for m in uploads],
     )
     note["sensitive"] = params.flag("sensitive") or bool(note.get("summary"))
-    await publish.publish_object(node, member, note, mentions=mentions)
+    try:
+        context = build_context(build.MEDIA_TERMS) if uploads else None
+        await publish.publish_object(node, member, note, mentions=mentions, context=context)
+    except BaseException:
+        if uploads:  # not posted: the uploads stay the member's to use again
+            await node.store.detach_media(object_id)
+        raise
     stored = await node.store.get_object(object_id)
     assert stored is not None
     return json_response(await render_status(node, member, stored))
@@ -234,7 +248,7 @@ async def context(request: web.Request) -> web.Response:
             break
         ancestors.insert(0, parent)
         parent_uri = parent.in_reply_to
-    descendants = await node.store.descendants(obj.uri, viewer_url, viewer_id)
+    descendants = tree_order(obj.uri, await node.store.descendants(obj.uri, viewer_url, viewer_id))
     return json_response(
         {
             "ancestors": await render_statuses(node, viewer, ancestors),

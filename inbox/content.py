@@ -23,9 +23,11 @@ from federation.jsonld import (
     parse_time,
     visibility_of,
 )
+from federation.languages import with_language
 from federation.origins import same_origin
 from federation.shapes import normalise
 from federation.store import InboxActivity
+from inbox import threads
 from inbox.errors import Refused
 from inbox.handling import Outcome, Subject, applied, ignored
 
@@ -63,7 +65,7 @@ async def _object_of(node: NodeContext, item: InboxActivity) -> dict[str, Any]:
         raise Refused(f"the object could not be fetched: {exc}") from exc
     except InvalidActor as exc:
         raise Refused(f"the object fetched is not {object_id}: {exc.reason}") from exc
-    normalised: dict[str, Any] = normalise(fetched)
+    normalised: dict[str, Any] = normalise(with_language(fetched))
     return normalised
 
 
@@ -117,6 +119,10 @@ async def handle_create(node: NodeContext, item: InboxActivity, subject: Subject
     )
     if outcome == "deleted":
         return ignored("deleted before")
+    if outcome == "created" and obj.get("inReplyTo"):
+        raw = await node.store.get_inbox_activity(item.id)  # as sent: with an embedded parent
+        embedded = threads.embedded_parent(raw.body) if raw else None
+        await threads.complete_thread(node, obj, item.actor, embedded, POST_TYPES)
     return applied("stored") if outcome == "created" else ignored(outcome)
 
 

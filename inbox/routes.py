@@ -11,6 +11,7 @@ from aiohttp import web
 from federation.context import NODE, NodeContext
 from federation.errors import ApiError, error_response, json_response
 from federation.jsonld import contains_nul
+from federation.languages import keep_languages
 from federation.proxies import client_address
 from federation.store.activities import QUEUE_FULL
 from inbox.verify import InboxRejected, is_self_delete, read_head, read_signature, verify_inbox_post
@@ -138,7 +139,8 @@ async def _receive(request: web.Request) -> web.Response:
         activity_id=head.id,
         actor=head.actor,
         type=head.type,
-        body=document,
+        # jsonb reorders keys: the first language of contentMap is read now.
+        body=keep_languages(document),
         local_actor_id=local_actor_id,
         max_attempts=node.settings.max_inbox_attempts,
         max_pending=node.settings.max_pending_per_actor,

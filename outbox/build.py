@@ -99,6 +99,7 @@ def build_note(
     in_reply_to: str | None = None,
     tags: list[dict[str, Any]] | None = None,
     summary: str | None = None,
+    attachments: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     note: dict[str, Any] = {
         "id": object_id,
@@ -115,7 +116,40 @@ def build_note(
     }
     if summary:
         note["summary"] = summary
+    if attachments:
+        note["attachment"] = attachments
     return note
+
+
+# The terms of an attachment that ActivityStreams lacks (Mastodon's).
+MEDIA_TERMS: dict[str, Any] = {
+    "blurhash": "toot:blurhash",
+    "focalPoint": {"@container": "@list", "@id": "toot:focalPoint"},
+}
+
+
+def build_attachment(
+    *,
+    url: str,
+    media_type: str,
+    description: str,
+    width: int,
+    height: int,
+    blurhash: str,
+    focus: tuple[float, float],
+) -> dict[str, Any]:
+    """An uploaded image as Mastodon attaches it: a ``Document`` whose ``name`` is the
+    alt text (``null`` when there is none), with its size, blurhash and focal point."""
+    return {
+        "type": "Document",
+        "mediaType": media_type,
+        "url": url,
+        "name": description or None,
+        "blurhash": blurhash,
+        "focalPoint": [focus[0], focus[1]],
+        "width": width,
+        "height": height,
+    }
 
 
 def build_create(

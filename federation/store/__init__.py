@@ -15,6 +15,7 @@ from federation.store.admin_sessions import CONFIG_CHANNEL, AdminSession, AdminS
 from federation.store.archive import ArchiveQueries, ArchiveRefused
 from federation.store.clientapi import ClientApiQueries, OAuthApp, OAuthCode, OAuthToken
 from federation.store.market import MarketQueries
+from federation.store.media import MediaQueries, MediaRow
 from federation.store.operations import OperationsQueries
 from federation.store.pool import applied_versions, apply_migrations, create_pool, list_migrations
 from federation.store.queue import NOTIFY_CHANNEL, QueueQueries
@@ -46,6 +47,7 @@ __all__ = [
     "Job",
     "LocalActor",
     "Match",
+    "MediaRow",
     "NotificationRow",
     "OAuthApp",
     "OAuthCode",
@@ -74,6 +76,7 @@ class Store(
     ArchiveQueries,
     ClientApiQueries,
     TimelineQueries,
+    MediaQueries,
 ):
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool

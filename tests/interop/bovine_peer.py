@@ -26,13 +26,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
-import hashlib
 import os
 import re
-import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -42,7 +38,8 @@ from typing import Any
 
 import aiohttp
 
-from tests.interop.fedify_peer import _read_log, _tail, _terminate, cache_root
+from tests.interop.fedify_peer import _read_log, _tail, _terminate
+from tests.support.venvs import VenvError, cached_venv
 
 BOVINE_DIR = Path(__file__).resolve().parent / "bovine"
 CONTEXTS = Path(__file__).resolve().parent.parent / "fixtures" / "contexts"
@@ -58,61 +55,10 @@ class BovinePeerError(RuntimeError):
 
 def ensure_bovine_installed() -> Path:
     """Make the cached virtualenv once; returns its python.  Blocking."""
-    requirements = (BOVINE_DIR / "requirements.txt").read_bytes()
-    key = hashlib.sha256(requirements + sys.version.encode()).hexdigest()[:16]
-    root = cache_root()
-    venv = root / f"bovine-{key}"
-    python = venv / "bin" / "python"
-    marker = venv / ".installed"
     try:
-        root.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise BovinePeerError(f"cannot create the interop cache {root}: {e}") from e
-    with open(root / f"bovine-{key}.lock", "w") as lockfile:
-        fcntl.flock(lockfile, fcntl.LOCK_EX)
-        try:
-            if not marker.exists():
-                _install(venv)
-                marker.write_text(time.strftime("%Y-%m-%dT%H:%M:%S\n"))
-        finally:
-            fcntl.flock(lockfile, fcntl.LOCK_UN)
-    return python
-
-
-def _install(venv: Path) -> None:
-    shutil.rmtree(venv, ignore_errors=True)
-    steps = [
-        [sys.executable, "-m", "venv", str(venv)],
-        [
-            str(venv / "bin" / "python"),
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            "-r",
-            str(BOVINE_DIR / "requirements.txt"),
-        ],
-    ]
-    deadline = time.monotonic() + INSTALL_TIMEOUT
-    for cmd in steps:
-        try:
-            proc = subprocess.run(
-                cmd,
-                capture_output=True,
-                text=True,
-                timeout=max(1.0, deadline - time.monotonic()),
-                stdin=subprocess.DEVNULL,
-            )
-        except subprocess.TimeoutExpired as e:
-            shutil.rmtree(venv, ignore_errors=True)
-            raise BovinePeerError(f"`{' '.join(cmd)}` took too long") from e
-        if proc.returncode != 0:
-            shutil.rmtree(venv, ignore_errors=True)
-            raise BovinePeerError(
-                f"installing the bovine peer failed: `{' '.join(cmd)}` exited "
-                f"{proc.returncode}:\n{_tail(proc.stderr + proc.stdout)}"
-            )
+        return cached_venv("bovine", BOVINE_DIR / "requirements.txt", timeout=INSTALL_TIMEOUT)
+    except VenvError as e:
+        raise BovinePeerError(f"installing the bovine peer failed: {e}") from e
 
 
 def _spawn(cmd: list[str]) -> tuple[subprocess.Popen[bytes], Path]:

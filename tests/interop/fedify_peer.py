@@ -290,14 +290,22 @@ class FedifyPeer:
         )
 
     async def post(
-        self, content: str, *, immediate: bool = False, mention: str | None = None
+        self,
+        content: str,
+        *,
+        immediate: bool = False,
+        mention: str | None = None,
+        in_reply_to: str | None = None,
     ) -> JSON:
         """Send a public Create(Note) to the followers; returns {"note_id", "create_id",
         "json" (the Create as Fedify compacts it), ...}.  ``mention``: an actor URL the
-        note mentions with its one ``tag`` (which Fedify compacts to a single object)."""
+        note mentions with its one ``tag`` (which Fedify compacts to a single object);
+        ``in_reply_to``: the URL of the note it answers."""
         body: JSON = {"content": content, "immediate": immediate}
         if mention is not None:
             body["mention"] = mention
+        if in_reply_to is not None:
+            body["in_reply_to"] = in_reply_to
         return await self._request("POST", "/control/post", body)
 
     async def propose(self, spec: JSON, *, immediate: bool = False) -> JSON:
@@ -324,7 +332,8 @@ class FedifyPeer:
     async def received(self) -> list[JSON]:
         """Verified activities received, oldest first: dicts with type, id, actor,
         object_id, object_type, inbox ("peer" or "shared"), raw (the JSON as POSTed),
-        object (Fedify's reading of an embedded object), market (Fedify's reading of a
+        object (Fedify's reading of an embedded object), attachments (Fedify's reading of
+        its attachments: type, mediaType, url, name, width, height), market (Fedify's reading of a
         Proposal or Agreement through its FEP-0837 classes) and request (method, path,
         headers)."""
         result: list[JSON] = await self._request("GET", "/control/received")

@@ -1,5 +1,9 @@
 """A member uses its coop's node from a real Mastodon client (Mastodon.py 2.3.3).
 
+Against a Fedify peer (tests/interop/fedify_peer.py), the member posts a photo with
+alt text that Fedify reads as an attachment with that description, and sees a
+Fedify reply threaded under its parent, which her node fetched from Fedify.
+
 Two in-process nodes: coop A publishes offers; B is the member's own coop.  The
 member registers an app, logs in through the authorization page (the
 out-of-band code, as a new user of a desktop app does), finds coop A by its
@@ -14,14 +18,17 @@ keeps serving.  Over plain http its OAuth calls need ``allow_http=True``.
 from __future__ import annotations
 
 import asyncio
+import io
 import re
 from typing import Any
 
 import aiohttp
 import pytest
 from mastodon import Mastodon, MastodonUnauthorizedError
+from PIL import Image
 
 from outbox import market
+from tests.interop.fedify_peer import INSTALL_TIMEOUT, start_fedify_peer
 from tests.support.mastoflow import PASSWORD, add_member, follow_accepted
 from tests.support.nodes import NodeFactory, RunningNode, eventually
 
@@ -188,3 +195,96 @@ async def test_password_login_and_paging_with_the_link_header(
     assert (info.domain, info.configuration.statuses.max_characters) == (b.settings.domain, 5000)
     v1 = await asyncio.to_thread(masto.instance_v1)
     assert (v1.uri, v1.stats.user_count, v1.contact_account.acct) == (b.settings.domain, 2, "coop")
+
+
+def photo() -> io.BytesIO:
+    out = io.BytesIO()
+    Image.new("RGB", (900, 600), (120, 40, 90)).save(out, "PNG")
+    out.seek(0)
+    return out
+
+
+@pytest.mark.timeout(INSTALL_TIMEOUT + 90)
+async def test_photo_with_alt_text_reaches_fedify_and_its_replies_are_threaded(
+    nodes: NodeFactory, http: aiohttp.ClientSession
+) -> None:
+    b = await nodes("b")
+    await add_member(b, "alice", name="Alice")
+    alice_url = f"{b.base_url}/users/alice"
+    masto = await logged_in_client(http, b)
+    peer = await start_fedify_peer(ready_timeout=30)
+    try:
+        # Given a post of a Fedify user, sent to his followers while alice was none
+        parent = await peer.post("<p>Who brings bread on Saturday?</p>")
+        assert parent["followers"] == 0
+        # And the Fedify user follows alice, and alice follows him
+        await peer.follow(alice_url)
+        await peer.wait_following(alice_url)
+        found = await asyncio.to_thread(masto.search, f"@peer@{peer.origin[7:]}", resolve=True)
+        [fedify_user] = found.accounts
+        await asyncio.to_thread(masto.account_follow, fedify_user.id)
+        member = await b.ctx.store.get_local_actor("alice")
+        assert member is not None
+        await follow_accepted(b, member, peer.actor_url)
+
+        # When she posts a photo with alt text, as an app does (v2 upload, then status)
+        media = await asyncio.to_thread(
+            masto.media_post,
+            photo(),
+            mime_type="image/png",
+            file_name="jam.png",
+            description="Six jars of plum jam on a shelf",
+            focus=(0.25, -0.5),
+        )
+        assert (media.type, media.meta.focus.x, media.meta.focus.y) == ("image", 0.25, -0.5)
+        status = await asyncio.to_thread(
+            masto.status_post, "Plum jam for the swap", media_ids=[media]
+        )
+        assert [m.description for m in status.media_attachments] == [
+            "Six jars of plum jam on a shelf"
+        ]
+
+        # Then the Fedify follower receives it as an attachment with that description
+        create = await peer.wait_for_activity(
+            "Create", actor=alice_url, where=lambda a: a["object_id"] == status.uri
+        )
+        assert create["attachments"] == [
+            {
+                "type": "Document",
+                "mediaType": "image/jpeg",
+                "url": media.url,
+                "name": "Six jars of plum jam on a shelf",
+                "width": 900,
+                "height": 600,
+            }
+        ]
+        async with http.get(media.url) as served:
+            assert (served.status, served.headers["Content-Type"]) == (200, "image/jpeg")
+
+        # When the Fedify user answers his post, which never reached alice's node
+        assert await b.ctx.store.get_object(parent["note_id"]) is None
+        reply = await peer.post(
+            "<p>And jam, @alice?</p>", in_reply_to=parent["note_id"], mention=alice_url
+        )
+
+        # Then her home timeline shows the reply threaded under the fetched parent
+        async def reply_in_home() -> Any:
+            timeline = await asyncio.to_thread(masto.timeline_home)
+            return next((s for s in timeline if s.uri == reply["note_id"]), None)
+
+        shown = await eventually(reply_in_home, message="the Fedify reply in the home timeline")
+        assert shown.in_reply_to_id is not None
+        assert shown.in_reply_to_account_id == fedify_user.id
+        above = await asyncio.to_thread(masto.status, shown.in_reply_to_id)
+        assert (above.uri, above.content) == (
+            parent["note_id"],
+            "<p>Who brings bread on Saturday?</p>",
+        )
+        thread = await asyncio.to_thread(masto.status_context, shown.id)
+        assert [s.uri for s in thread.ancestors] == [parent["note_id"]]
+        # And the mention in Fedify's single (compacted) tag is a notification
+        assert not isinstance(reply["json"]["object"]["tag"], list)
+        notes = await asyncio.to_thread(masto.notifications, types=["mention"])
+        assert [n.status.uri for n in notes] == [reply["note_id"]]
+    finally:
+        await peer.stop()

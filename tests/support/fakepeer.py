@@ -134,6 +134,8 @@ class FakePeer:
         self.inbox_delay = 0.0
         # Every GET of an actor or key document, by path (in order).
         self.gets: list[str] = []
+        # Every GET of /objects/…: (path, the keyId of its signature or None).
+        self.object_gets: list[tuple[str, str | None]] = []
         # When set, actor and key GETs answer this status / wait this long first.
         self.get_status: int | None = None
         self.get_delay = 0.0
@@ -240,6 +242,11 @@ class FakePeer:
 
     async def _object(self, request: web.Request) -> web.Response:
         url = f"{self.base}/objects/{request.match_info['token']}"
+        signature = request.headers.get("Signature", "")
+        key_id = (
+            signature.split('keyId="', 1)[1].split('"', 1)[0] if 'keyId="' in signature else None
+        )
+        self.object_gets.append((request.path, key_id))
         if url in self.raw_objects:
             # Exactly these bytes, after a delay: a peer serving garbage, or slowly.
             content_type, raw, delay = self.raw_objects[url]

@@ -11,8 +11,9 @@
 //   GET  /control/health
 //   POST /control/follow    {"actor": "<actor URL>"}       -> Follow
 //   POST /control/unfollow  {"actor": "<actor URL>"}       -> Undo(Follow)
-//   POST /control/post      {"content": "<p>hi</p>", "mention": URL?} -> Create(Note) to
-//                           followers (with "mention": one Mention tag, compacted to one object)
+//   POST /control/post      {"content": "<p>hi</p>", "mention": URL?, "in_reply_to": URL?}
+//                           -> Create(Note) to followers (with "mention": one Mention tag,
+//                           compacted to one object; "in_reply_to": the note's inReplyTo)
 //   POST /control/propose, /control/offer: FEP-0837, see market.mjs
 //   GET  /control/inbox-answers  every POST to an inbox and the status it answered
 //   GET  /control/received  activities received, oldest first (with "market": Fedify's
@@ -427,8 +428,10 @@ async function control(method, path, body) {
       const noteId = ctx.getObjectUri(Note, { identifier: IDENTIFIER, id });
       const published = Temporal.Now.instant();
       const mention = body.mention == null ? null : requireUrl(body, "mention");
+      const replyTarget = body.in_reply_to == null ? null : requireUrl(body, "in_reply_to");
       const note = new Note({
         id: noteId,
+        ...(replyTarget == null ? {} : { replyTarget }),
         attribution: ctx.getActorUri(IDENTIFIER),
         content,
         published,

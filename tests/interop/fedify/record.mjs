@@ -17,14 +17,19 @@ export async function describe(ctx, activity) {
     parsed = null;
   }
   let object = null;
+  let attachments = null;
   try {
     // Only what is embedded: never fetch while recording.
     const o = activity.objectId == null ? null : await activity.getObject({
-      documentLoader: async (url) => {
-        throw new Error(`not fetching ${url} while recording`);
-      },
+      documentLoader: noFetch,
     });
     if (o != null) object = await o.toJsonLd({ format: "compact" });
+    if (o != null && typeof o.getAttachments === "function") {
+      attachments = [];
+      for await (const a of o.getAttachments({ documentLoader: noFetch })) {
+        attachments.push(readAttachment(a));
+      }
+    }
   } catch {
     object = null;
   }
@@ -39,8 +44,26 @@ export async function describe(ctx, activity) {
     // The JSON exactly as it was POSTed, and Fedify's reading of the object.
     raw: parsed ?? raw ?? null,
     object,
+    // Fedify's reading of the object's attachments (Document, Image, ...).
+    attachments,
     market: await readMarket(parsed),
     request: ctx.data?.requestInfo ?? null,
+  };
+}
+
+async function noFetch(url) {
+  throw new Error(`not fetching ${url} while recording`);
+}
+
+function readAttachment(a) {
+  const url = a.url instanceof URL ? a.url : a.url?.href;
+  return {
+    type: a.constructor.name,
+    mediaType: a.mediaType ?? null,
+    url: href(url),
+    name: a.name == null ? null : String(a.name),
+    width: a.width ?? null,
+    height: a.height ?? null,
   };
 }
 
