@@ -31,11 +31,13 @@ from federation.store.records import (
     RemoteActor,
     StoredObject,
 )
+from federation.store.streams import STREAM_CHANNEL, StreamQueries
 from federation.store.timelines import NotificationRow, Paging, StatusCounts, TimelineQueries
 
 __all__ = [
     "CONFIG_CHANNEL",
     "NOTIFY_CHANNEL",
+    "STREAM_CHANNEL",
     "AdminSession",
     "ArchiveRefused",
     "DeliveryRefusal",
@@ -74,6 +76,7 @@ class Store(
     ArchiveQueries,
     ClientApiQueries,
     TimelineQueries,
+    StreamQueries,
 ):
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
