@@ -11,6 +11,7 @@ from clientapi import (
     instance,
     notifications,
     oauth,
+    polls,
     search,
     statuses,
     streaming,
@@ -95,6 +96,8 @@ def setup_routes(app: web.Application) -> None:
     r.add_post("/api/v1/statuses/{id}/unreblog", statuses.unreblog)
     r.add_get("/api/v1/statuses/{id}/favourited_by", statuses.favourited_by)
     r.add_get("/api/v1/statuses/{id}/reblogged_by", statuses.reblogged_by)
+    r.add_get("/api/v1/polls/{id}", polls.get_poll)
+    r.add_post("/api/v1/polls/{id}/votes", polls.vote)
     # timelines, notifications, search
     r.add_get("/api/v1/timelines/home", timelines.home)
     r.add_get("/api/v1/timelines/public", timelines.public)

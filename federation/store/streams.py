@@ -5,6 +5,7 @@ and the votes members cast in polls."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import asyncpg
 
@@ -41,7 +42,7 @@ class StreamQueries:
         async with self.pool.acquire() as conn, conn.transaction():
             # One vote per member and poll, even with two requests at once.
             await conn.execute(
-                "SELECT pg_advisory_xact_lock(hashtext('poll:' || $1 || ':' || $2::text))",
+                "SELECT pg_advisory_xact_lock(hashtext('poll:' || $1::text || ':' || $2::int::text))",
                 poll_uri,
                 local_actor_id,
             )
@@ -76,3 +77,15 @@ class StreamQueries:
         for r in rows:
             found.setdefault(r["poll_uri"], []).append(int(r["choice"]))
         return found
+
+    async def refresh_poll(self, uri: str, attributed_to: str, fields: dict[str, Any]) -> bool:
+        """Replace a Question's counts (an Update that is not an edit)."""
+        status = await self.pool.execute(
+            """UPDATE objects SET body = body || $3::jsonb
+               WHERE uri = $1 AND attributed_to = $2 AND type = 'Question'
+                 AND deleted_at IS NULL""",
+            uri,
+            attributed_to,
+            fields,
+        )
+        return bool(status == "UPDATE 1")
