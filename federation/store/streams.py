@@ -42,7 +42,8 @@ class StreamQueries:
         async with self.pool.acquire() as conn, conn.transaction():
             # One vote per member and poll, even with two requests at once.
             await conn.execute(
-                "SELECT pg_advisory_xact_lock(hashtext('poll:' || $1::text || ':' || $2::int::text))",
+                """SELECT pg_advisory_xact_lock(
+                       hashtext('poll:' || $1::text || ':' || $2::int::text))""",
                 poll_uri,
                 local_actor_id,
             )
