@@ -167,3 +167,30 @@ async def test_the_coop_follows_a_member_by_local_handle(
     status, items, _ = await api(http, node, "GET", "/api/v1/notifications", token)
     assert (status, items) == (200, [])
     assert await deliveries(node) == 0
+
+
+async def test_a_members_favourite_and_boost_notify_the_author_on_the_same_node(
+    node: RunningNode, http: aiohttp.ClientSession
+) -> None:
+    alice = await member_token(http, node, "alice")
+    bob = await member_token(http, node, "bob")
+    status, post, _ = await api(
+        http, node, "POST", "/api/v1/statuses", alice, data={"status": "Jam for sale"}
+    )
+    assert status == 200
+    for action in ("favourite", "reblog"):
+        status, body, _ = await api(
+            http, node, "POST", f"/api/v1/statuses/{post['id']}/{action}", bob
+        )
+        assert status == 200, body
+    status, items, _ = await api(http, node, "GET", "/api/v1/notifications", alice)
+    assert [(n["type"], n["account"]["acct"], n["status"]["id"]) for n in items] == [
+        ("reblog", "bob", post["id"]),
+        ("favourite", "bob", post["id"]),
+    ]
+    # Her own favourite of her post notifies nobody; bob's unfavourite takes his back
+    await api(http, node, "POST", f"/api/v1/statuses/{post['id']}/favourite", alice)
+    await api(http, node, "POST", f"/api/v1/statuses/{post['id']}/unfavourite", bob)
+    status, items, _ = await api(http, node, "GET", "/api/v1/notifications", alice)
+    assert [(n["type"], n["account"]["acct"]) for n in items] == [("reblog", "bob")]
+    assert await deliveries(node) == 0

@@ -7,7 +7,8 @@
 --      {"k": "o", "s": seq}   a new (not deleted) object: timelines
 --      {"k": "d", "s": seq}   an object deleted
 --      {"k": "n"}             something that may notify a member (follow, like, boost,
---                             exchange step); a new object also may (a mention)
+--                             of a peer or of a local actor, exchange step); a new
+--                             object also may (a mention)
 CREATE FUNCTION coopfed_stream_object() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP = 'INSERT' AND NEW.deleted_at IS NULL THEN
@@ -31,6 +32,8 @@ CREATE TRIGGER follows_stream AFTER INSERT OR UPDATE OF state ON follows
     FOR EACH ROW WHEN (NEW.direction = 'inbound') EXECUTE FUNCTION coopfed_stream_notice();
 CREATE TRIGGER interactions_stream AFTER INSERT ON interactions
     FOR EACH ROW EXECUTE FUNCTION coopfed_stream_notice();
+CREATE TRIGGER outbox_reactions_stream AFTER INSERT ON outbox_activities
+    FOR EACH ROW WHEN (NEW.type IN ('Like', 'Announce')) EXECUTE FUNCTION coopfed_stream_notice();
 CREATE TRIGGER exchanges_stream AFTER INSERT ON exchanges
     FOR EACH ROW EXECUTE FUNCTION coopfed_stream_notice();
 CREATE TRIGGER exchange_events_stream AFTER INSERT ON exchange_events
