@@ -198,6 +198,8 @@ class StreamHub:
                 await self.dispatch(batch)
             except (*DATABASE_DOWN, asyncpg.PostgresError) as exc:
                 log.warning("stream dispatch failed: %r", exc)
+            except Exception:  # a row no one foresaw: the streams go on with the next
+                log.exception("stream dispatch failed")
 
     # -- what each subscriber gets ----------------------------------------------------
 
