@@ -2,7 +2,8 @@
 
 An account id is a number given to an actor URI on first sight (``api_accounts``),
 local and remote actors alike.  Following goes through ``outbox.publish.follow``
-as the member: the follow is ``requested`` until the other side accepts.
+as the member: the follow is ``requested`` until the other side accepts (at once
+for an actor of this node that does not approve its followers manually).
 """
 
 from __future__ import annotations
@@ -211,8 +212,6 @@ async def follow(request: web.Request) -> web.Response:
     member = (await authenticate(request, "write:follows")).member
     account_id = path_id(request)
     uri = await uri_of(node, account_id)
-    if node.urls.is_local(uri):
-        raise MastoError(422, "Following accounts of this same node is not supported")
     existing = await node.store.get_follow(member.id, uri, "outbound")
     if existing is None:
         await publish.follow(node, member, uri)

@@ -64,7 +64,7 @@ def exchange_json(event: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-async def _rows(
+async def notification_rows(
     node: NodeContext,
     member: LocalActor,
     *,
@@ -123,7 +123,7 @@ async def list_notifications(request: web.Request) -> web.Response:
     params = await read_params(request)
     account_id = params.number("account_id")
     account = await uri_of(node, account_id) if account_id is not None else None
-    rows = await _rows(
+    rows = await notification_rows(
         node,
         member,
         types=wanted_types(params),
@@ -137,7 +137,7 @@ async def list_notifications(request: web.Request) -> web.Response:
 async def get_notification(request: web.Request) -> web.Response:
     node = request.app[NODE]
     member = (await authenticate(request, "read:notifications")).member
-    rows = await _rows(
+    rows = await notification_rows(
         node, member, types=list(TYPES), account=None, page=Paging(), only_id=path_id(request)
     )
     rendered = await render(node, member, rows)

@@ -90,11 +90,19 @@ def _unauthorized() -> MastoError:
 
 async def authenticate(request: web.Request, scope: str | None, *, user: bool = True) -> Auth:
     """The token's grant; 401 when it is missing, unknown or revoked, 403 outside its scopes."""
-    node = request.app[NODE]
     scheme, _, token = request.headers.get("Authorization", "").strip().partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise _unauthorized()
-    token_hash = hash_token(token.strip())
+    return await authenticate_token(request.app[NODE], token.strip(), scope, user=user)
+
+
+async def authenticate_token(
+    node: NodeContext, token: str, scope: str | None, *, user: bool = True
+) -> Auth:
+    """``authenticate`` for a token given another way (the streaming API's query)."""
+    if not token:
+        raise _unauthorized()
+    token_hash = hash_token(token)
     if node.c2s_limiter is not None:
         # The same per-token budget as the C2S outbox, before any database work.
         wait = node.c2s_limiter.take(f"oauth:{token_hash}")

@@ -12,8 +12,10 @@ from clientapi import (
     media,
     notifications,
     oauth,
+    polls,
     search,
     statuses,
+    streaming,
     timelines,
 )
 from federation.credentials import LoginLimiter
@@ -51,6 +53,8 @@ def setup_routes(app: web.Application) -> None:
     app[oauth.LOGINS] = LoginLimiter()
     app[oauth.REGISTRATIONS] = RateLimiter(rate=0.05, burst=30)
     app.on_response_prepare.append(add_cors)
+    app.cleanup_ctx.append(streaming.hub_ctx)
+    app.on_shutdown.append(streaming.close_streams)
     r = app.router
     # OAuth
     r.add_get(OAUTH_METADATA, oauth.server_metadata)
@@ -94,6 +98,8 @@ def setup_routes(app: web.Application) -> None:
     r.add_get("/api/v1/statuses/{id}/favourited_by", statuses.favourited_by)
     r.add_get("/api/v1/statuses/{id}/reblogged_by", statuses.reblogged_by)
     media.setup_routes(app)
+    r.add_get("/api/v1/polls/{id}", polls.get_poll)
+    r.add_post("/api/v1/polls/{id}/votes", polls.vote)
     # timelines, notifications, search
     r.add_get("/api/v1/timelines/home", timelines.home)
     r.add_get("/api/v1/timelines/public", timelines.public)
@@ -103,6 +109,11 @@ def setup_routes(app: web.Application) -> None:
     r.add_get("/api/v1/notifications/{id}", notifications.get_notification)
     r.add_post("/api/v1/notifications/{id}/dismiss", notifications.dismiss)
     r.add_get("/api/v2/search", search.search_v2)
+    # live updates
+    r.add_get("/api/v1/streaming", streaming.websocket)
+    r.add_get("/api/v1/streaming/", streaming.websocket)
+    r.add_get("/api/v1/streaming/health", streaming.health)
+    r.add_get("/api/v1/streaming/{tail:.+}", streaming.websocket)
     for prefix in ("/api/v1/{tail:.*}", "/api/v2/{tail:.*}", "/oauth/token", "/oauth/revoke"):
         r.add_route("OPTIONS", prefix, preflight)
     r.add_route("OPTIONS", OAUTH_METADATA, preflight)

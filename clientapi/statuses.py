@@ -19,6 +19,7 @@ from clientapi import compose, media
 from clientapi.accounts import account_views, resolve_account
 from clientapi.common import NOT_FOUND, MastoError, endpoint, path_id, read_params
 from clientapi.oauth import authenticate, optional_auth
+from clientapi.polls import polls_of
 from clientapi.sanitize import mention_hrefs
 from clientapi.serializers import (
     FROM_MASTODON,
@@ -80,6 +81,9 @@ async def render_statuses(
             else None,
         )
         rendered.append(status_json(data))
+    polls = await polls_of(node, viewer, list(objects))
+    for obj, status in zip(objects, rendered, strict=True):
+        status["poll"] = polls.get(obj.uri)
     return rendered
 
 

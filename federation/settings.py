@@ -63,6 +63,12 @@ class Settings:
     # Client-to-server requests per second (and burst) allowed for one bearer token.
     c2s_rate: float = 10.0
     c2s_burst: float = 60.0
+    # Streaming API: WebSockets one token may hold open, events waiting for a slow
+    # reader before it is disconnected, ping interval, and how long one send may take.
+    stream_connections_per_token: int = 4
+    stream_queue_size: int = 100
+    stream_heartbeat_seconds: float = 30.0
+    stream_send_timeout_seconds: float = 10.0
     # Key fetches an inbox POST may cause, per keyId host and per peer address
     # (a second, and burst); a failed or refetched key waits this many seconds.
     key_fetch_rate: float = 1.0
@@ -152,6 +158,10 @@ ENV_NAMES: dict[str, tuple[str, type]] = {
     "c2s_rate": ("COOPFED_C2S_RATE", float),
     "c2s_burst": ("COOPFED_C2S_BURST", float),
     "max_pending_per_actor": ("COOPFED_MAX_PENDING_PER_ACTOR", int),
+    "stream_connections_per_token": ("COOPFED_STREAM_CONNECTIONS_PER_TOKEN", int),
+    "stream_queue_size": ("COOPFED_STREAM_QUEUE_SIZE", int),
+    "stream_heartbeat_seconds": ("COOPFED_STREAM_HEARTBEAT_SECONDS", float),
+    "stream_send_timeout_seconds": ("COOPFED_STREAM_SEND_TIMEOUT_SECONDS", float),
     "key_fetch_rate": ("COOPFED_KEY_FETCH_RATE", float),
     "key_fetch_burst": ("COOPFED_KEY_FETCH_BURST", float),
     "key_refetch_seconds": ("COOPFED_KEY_REFETCH_SECONDS", float),

@@ -24,7 +24,7 @@ from federation.jobs import FailJob, JobHandler, RetryJob
 from federation.jsonld import first_type, get_id, has_type
 from federation.shapes import normalise
 from federation.store import InboxActivity, Job
-from inbox import content, follow, market
+from inbox import content, follow, market, polls
 from inbox.errors import Refused
 from inbox.handling import (
     AGREEMENT,
@@ -63,6 +63,7 @@ ROUTES: dict[tuple[str, str], Handler] = {
     ("Create", ANY): content.handle_create,
     ("Update", AGREEMENT): market.handle_agreement_update,
     ("Update", PROPOSAL): market.handle_update_proposal,
+    ("Update", "Question"): polls.handle_update_question,
     ("Update", ANY): content.handle_update,
     ("Delete", ANY): content.handle_delete,
     ("Announce", ANY): content.handle_announce,

@@ -18,7 +18,7 @@ from federation.context import NodeContext
 from federation.jsonld import get_id, get_ids, visibility_of
 from federation.netguard import normalize_domain
 from federation.store import Follow, LocalActor, RemoteActor
-from outbox import build
+from outbox import build, local
 from outbox.errors import ActionError
 from outbox.fanout import send_activity
 
@@ -81,8 +81,23 @@ async def lookup(node: NodeContext, handle_or_url: str) -> RemoteActor:
 
 
 async def follow(node: NodeContext, actor: LocalActor, handle_or_url: str) -> Follow:
-    """Follow a remote actor by ``user@host`` or actor URL; pending until Accept."""
+    """Follow an actor by ``user@host`` or actor URL; pending until Accept.
+
+    An actor of this node (a member, the coop) is followed locally, without HTTP.
+    """
+    target_here = await local.local_actor_named(node, handle_or_url)
+    if target_here is not None:
+        return await _follow_local(node, actor, target_here)
     target = await lookup(node, handle_or_url)
+    record, activity = await _new_follow(node, actor, target)
+    await send_activity(node, actor, activity)
+    return record
+
+
+async def _new_follow(
+    node: NodeContext, actor: LocalActor, target: RemoteActor
+) -> tuple[Follow, dict[str, Any]]:
+    """Our pending outbound follow of ``target`` and its Follow activity."""
     existing = await node.store.get_follow(actor.id, target.uri, "outbound")
     if existing is not None and existing.state == "accepted":
         raise ActionError("already_following", f"we already follow {target.handle}")
@@ -101,8 +116,20 @@ async def follow(node: NodeContext, actor: LocalActor, handle_or_url: str) -> Fo
     activity = build.build_follow(
         activity_id=activity_id, actor=node.urls.actor(actor.username), target=target.uri
     )
-    await send_activity(node, actor, activity)
-    return record
+    return record, activity
+
+
+async def _follow_local(node: NodeContext, actor: LocalActor, target: LocalActor) -> Follow:
+    """Follow an actor of this node: both sides applied here, accepted at once
+    unless the target approves its followers manually."""
+    if target.id == actor.id:
+        raise ActionError("local_actor", "an account cannot follow itself")
+    record, activity = await _new_follow(node, actor, local.peer_view(node, target))
+    await send_activity(node, actor, activity)  # recorded; no inbox to reach over HTTP
+    inbound = await local.receive_follow(node, actor, target, record.activity_id)
+    if inbound.state == "accepted":
+        await accept_follower(node, target, inbound)
+    return await node.store.get_follow(actor.id, record.remote_actor, "outbound") or record
 
 
 async def unfollow(node: NodeContext, actor: LocalActor, handle_or_url: str) -> RemoteActor:
@@ -118,6 +145,9 @@ async def unfollow(node: NodeContext, actor: LocalActor, handle_or_url: str) -> 
     )
     await node.store.delete_follow(record.id)
     await send_activity(node, actor, undo)
+    target_here = await local.local_actor_named(node, target.uri)
+    if target_here is not None:
+        await local.drop_follow(node, actor, target_here)
     return target
 
 
@@ -133,6 +163,7 @@ async def accept_follower(node: NodeContext, actor: LocalActor, record: Follow) 
         follow=_follow_document(record, record.remote_actor, node.urls.actor(actor.username)),
     )
     await send_activity(node, actor, accept)
+    await local.settle_follower(node, actor, record, accepted=True)
 
 
 async def reject_follower(node: NodeContext, actor: LocalActor, record: Follow) -> None:
@@ -144,6 +175,7 @@ async def reject_follower(node: NodeContext, actor: LocalActor, record: Follow) 
         follow=_follow_document(record, record.remote_actor, node.urls.actor(actor.username)),
     )
     await send_activity(node, actor, reject)
+    await local.settle_follower(node, actor, record, accepted=False)
 
 
 async def approve(node: NodeContext, actor: LocalActor, handle_or_url: str) -> RemoteActor:
@@ -167,6 +199,9 @@ async def reject(node: NodeContext, actor: LocalActor, handle_or_url: str) -> Re
 
 
 async def _known_remote(node: NodeContext, handle_or_url: str) -> RemoteActor:
+    here = await local.local_actor_named(node, handle_or_url)
+    if here is not None:
+        return local.peer_view(node, here)
     if handle_or_url.startswith(("http://", "https://")):
         found = await node.store.get_remote_actor(handle_or_url)
     else:

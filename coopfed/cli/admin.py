@@ -69,7 +69,10 @@ async def status(node: NodeContext, args: argparse.Namespace) -> int:
 
 async def follow(node: NodeContext, args: argparse.Namespace) -> int:
     record = await publish.follow(node, await node.coop_actor(), args.target)
-    print(f"follow request sent to {record.remote_actor} (pending until they accept)")
+    if record.state == "accepted":  # an actor of this node: followed at once
+        print(f"now following {record.remote_actor}")
+    else:
+        print(f"follow request sent to {record.remote_actor} (pending until they accept)")
     return 0
 
 

@@ -32,11 +32,13 @@ from federation.store.records import (
     RemoteActor,
     StoredObject,
 )
+from federation.store.streams import STREAM_CHANNEL, StreamQueries
 from federation.store.timelines import NotificationRow, Paging, StatusCounts, TimelineQueries
 
 __all__ = [
     "CONFIG_CHANNEL",
     "NOTIFY_CHANNEL",
+    "STREAM_CHANNEL",
     "AdminSession",
     "ArchiveRefused",
     "DeliveryRefusal",
@@ -77,6 +79,7 @@ class Store(
     ClientApiQueries,
     TimelineQueries,
     MediaQueries,
+    StreamQueries,
 ):
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool

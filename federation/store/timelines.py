@@ -5,7 +5,8 @@ A status id is the object's ``seq``.  A viewer (``viewer_url``/``viewer_id``,
 both None for an anonymous reader) sees public and unlisted posts, its own, the
 ones that mention or address it, and followers-only posts of actors it follows.
 
-A notification is computed from its source row; its id is time-ordered like a
+A notification is computed from its source row (a like or boost by another actor of
+this node is its row in ``outbox_activities``); its id is time-ordered like a
 Mastodon id: ``(epoch milliseconds << 16) | (source << 13) | (row id & 8191)``.
 """
 
@@ -74,6 +75,13 @@ NOTIFICATIONS = f"""
            i.object_uri, NULL, NULL
     FROM interactions i JOIN objects o ON o.uri = i.object_uri
     WHERE o.attributed_to = $2 AND o.deleted_at IS NULL
+    UNION ALL
+    SELECT {_ms_id("a.published", 6, "a.seq")},
+           CASE WHEN a.type = 'Like' THEN 'favourite' ELSE 'reblog' END, a.published,
+           a.body ->> 'actor', a.object_id, NULL, NULL
+    FROM outbox_activities a JOIN objects o ON o.uri = a.object_id
+    WHERE a.type IN ('Like', 'Announce') AND a.local_actor_id <> $1
+      AND o.attributed_to = $2 AND o.deleted_at IS NULL AND {ACTIVE}
     UNION ALL
     SELECT {_ms_id("x.created_at", 4, "x.id")}, 'coopfed_exchange', x.created_at, x.responder,
            x.proposal_uri, x.id, NULL

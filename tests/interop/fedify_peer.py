@@ -35,7 +35,7 @@ a package a system ``node`` >= 22 is used.  By hand::
 
     cd tests/interop/fedify && npm ci && node_modules/.bin/node peer.mjs --port 8123
 
-(peer.mjs imports market.mjs and record.mjs beside it: all are copied.)
+(peer.mjs imports market.mjs, poll.mjs and record.mjs beside it: all are copied.)
 
 Any failure to install or start raises :class:`FedifyPeerError`: a missing
 peer is an error, not a skipped test.
@@ -323,6 +323,24 @@ class FedifyPeer:
         return await self._request(
             "POST", "/control/offer", {"actor": actor_url, **spec, "immediate": immediate}
         )
+
+    async def question(
+        self, content: str, options: list[str], *, multiple: bool = False, immediate: bool = False
+    ) -> JSON:
+        """Send Create(Question) to the followers, built with Fedify's Question class;
+        returns {"question_id", "json"}."""
+        body = {"content": content, "options": options, "multiple": multiple}
+        return await self._request("POST", "/control/question", body | {"immediate": immediate})
+
+    async def question_update(self, question_id: str, *, immediate: bool = True) -> JSON:
+        """Send Update(Question) to the followers with the counts of the votes received."""
+        body = {"question": question_id, "immediate": immediate}
+        return await self._request("POST", "/control/question-update", body)
+
+    async def votes(self) -> list[JSON]:
+        """Votes received: [{"question", "actor", "name", "note_id", "to"}]."""
+        result: list[JSON] = await self._request("GET", "/control/votes")
+        return result
 
     async def inbox_answers(self) -> list[JSON]:
         """Every POST to one of its inboxes: [{"path", "status", "body", "at"}]."""

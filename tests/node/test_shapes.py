@@ -257,8 +257,9 @@ async def test_migration_8_wraps_single_values_stored_before_the_boundary(
                 body["id"],
                 body,
             )
-        # When migration 8 is applied (with any later ones)
-        assert [m.version for m in await apply_migrations(pool)][:1] == [8]
+        # When migration 8 (and the later ones) are applied
+        applied = [m.version for m in await apply_migrations(pool)]
+        assert applied == [m.version for m in list_migrations()[7:]] and applied[0] == 8
         # Then the single values are arrays, and nothing else changed
         rows = dict(await pool.fetch("SELECT uri, body FROM objects"))
         assert rows[single["id"]] == single | {

@@ -15,6 +15,7 @@
 //                           -> Create(Note) to followers (with "mention": one Mention tag,
 //                           compacted to one object; "in_reply_to": the note's inReplyTo)
 //   POST /control/propose, /control/offer: FEP-0837, see market.mjs
+//   POST /control/question, /control/question-update, GET /control/votes: polls, see poll.mjs
 //   GET  /control/inbox-answers  every POST to an inbox and the status it answered
 //   GET  /control/received  activities received, oldest first (with "market": Fedify's
 //                           FEP-0837 reading of a proposal or agreement, see market.mjs)
@@ -66,6 +67,7 @@ import { Temporal } from "@js-temporal/polyfill";
 import { configure, getTextFormatter } from "@logtape/logtape";
 
 import { marketControl } from "./market.mjs";
+import { pollControl, recordVote } from "./poll.mjs";
 import { describe } from "./record.mjs";
 
 const IDENTIFIER = "peer";
@@ -295,7 +297,9 @@ function buildFederation() {
     })
     // Create, Update, Delete, Announce, Like and every other type.
     .on(Activity, async (ctx, activity) => {
-      received.push(await describe(ctx, activity));
+      const record = await describe(ctx, activity);
+      received.push(record);
+      recordVote(activity, record.raw);
     })
     .onError((_ctx, error) => {
       console.error(`peer.mjs: inbox listener error: ${error?.stack ?? error}`);
@@ -464,7 +468,9 @@ async function control(method, path, body) {
     }
     default: {
       const env = { origin, identifier: IDENTIFIER, posts, followers, lookUpActor, requireUrl };
-      const result = await marketControl(key, ctx, body, { ...env, send, HttpError });
+      const result =
+        (await marketControl(key, ctx, body, { ...env, send, HttpError })) ??
+        (await pollControl(key, ctx, body, { ...env, send, HttpError }));
       if (result !== undefined) return result;
       throw new HttpError(404, `no control endpoint ${key}`);
     }
