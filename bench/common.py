@@ -10,6 +10,7 @@ a time limit.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import os
 import platform
@@ -327,3 +328,12 @@ class Memory:
             max(self.workers_rss_mb, other.workers_rss_mb),
             max(self.postgres_pss_mb, other.postgres_pss_mb),
         )
+
+
+def install_uvloop() -> None:
+    """uvloop for the bench's own processes, when it is installed."""
+    try:
+        import uvloop
+    except ImportError:
+        return
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())

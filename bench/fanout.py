@@ -36,6 +36,7 @@ from common import (
     emit,
     free_port,
     header,
+    install_uvloop,
     load_average,
     rate,
     ratio,
@@ -252,9 +253,7 @@ def lines_of(result: dict[str, Any]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     opts = parser().parse_args(argv)
-    from common import _install_uvloop
-
-    _install_uvloop()
+    install_uvloop()
     result = asyncio.run(run(opts))
     emit("fanout", result, lines_of(result), opts.json)
     return result

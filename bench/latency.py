@@ -30,6 +30,7 @@ from common import (
     coopfed_command,
     emit,
     header,
+    install_uvloop,
     load_average,
     percentile,
     say,
@@ -243,9 +244,7 @@ def lines_of(result: dict[str, Any]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     opts = parser().parse_args(argv)
-    from common import _install_uvloop
-
-    _install_uvloop()
+    install_uvloop()
     result = asyncio.run(run(opts))
     emit("latency", result, lines_of(result), opts.json)
     return result
