@@ -309,6 +309,8 @@ class Memory:
     node_rss_mb: float = 0.0  # the coopfed Python process (web server and in-process workers)
     workers_rss_mb: float = 0.0  # extra `coopfed worker` processes, if any
     postgres_pss_mb: float = 0.0  # the embedded cluster: postmaster and backends (PSS)
+    largest_process_mb: float = 0.0  # the largest of the node's Python processes
+    processes: int = 1  # how many Python processes node_rss_mb adds up
 
     @property
     def total_mb(self) -> float:
@@ -319,6 +321,8 @@ class Memory:
             "node_rss_mb": round(self.node_rss_mb, 1),
             "workers_rss_mb": round(self.workers_rss_mb, 1),
             "postgres_pss_mb": round(self.postgres_pss_mb, 1),
+            "largest_process_mb": round(self.largest_process_mb, 1),
+            "processes": self.processes,
             "total_mb": round(self.total_mb, 1),
         }
 
@@ -327,6 +331,8 @@ class Memory:
             max(self.node_rss_mb, other.node_rss_mb),
             max(self.workers_rss_mb, other.workers_rss_mb),
             max(self.postgres_pss_mb, other.postgres_pss_mb),
+            max(self.largest_process_mb, other.largest_process_mb),
+            max(self.processes, other.processes),
         )
 
 
