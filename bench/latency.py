@@ -56,6 +56,9 @@ def parser() -> Any:
     )
     p.add_argument("--actors", type=int, default=500, help="actors sending the inbox load")
     p.add_argument("--time-limit", type=float, default=60.0, help="seconds to wait per run")
+    p.add_argument(
+        "--node-arg", action="append", default=[], help="extra `coopfed run` argument (repeat)"
+    )
     return p
 
 
@@ -161,8 +164,8 @@ async def run(opts: Any) -> dict[str, Any]:
     result = header("end-to-end latency")
     if opts.wait_idle:
         wait_for_quiet(opts.max_load, opts.wait_idle)
-    a = NodeProcess("a", database_url=opts.database_url, env=NODE_ENV)
-    b = NodeProcess("b", database_url=opts.database_url, env=NODE_ENV)
+    a = NodeProcess("a", database_url=opts.database_url, env=NODE_ENV, args=opts.node_arg)
+    b = NodeProcess("b", database_url=opts.database_url, env=NODE_ENV, args=opts.node_arg)
     host = ActorHost()
     await host.start()
     try:

@@ -83,7 +83,7 @@ async def open_node(
         blocks = DomainBlocks(await store.list_domain_blocks())
         timeout_total = settings.delivery_timeout_seconds
         session = create_session(guard=guard)
-        offload = Offloader(threads=1)
+        offload = Offloader(settings.signing_threads) if settings.signing_threads else None
         try:
             client = SignedClient(
                 session=session,
@@ -117,7 +117,8 @@ async def open_node(
             yield node
         finally:
             await session.close()
-            offload.close()
+            if offload is not None:
+                offload.close()
     finally:
         await pool.close()
 

@@ -137,7 +137,14 @@ class Supervisor:
         else:
             args, target = (self.settings, self.dsn, sender), worker_child
         process = self.context.Process(target=target, args=args, name=child.name, daemon=False)
-        process.start()
+        # The child starts with Ctrl-C ignored (no KeyboardInterrupt traceback while it
+        # imports); its event loop takes SIGINT over once running, and the parent
+        # stops it with SIGTERM in any case.
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            process.start()
+        finally:
+            signal.signal(signal.SIGINT, previous)
         sender.close()
         child.process, child.ready, child.started_at = process, receiver, time.monotonic()
 
@@ -151,10 +158,17 @@ class Supervisor:
             waited = multiprocessing.connection.wait(
                 [child.ready, child.process.sentinel], max(0.0, deadline - time.monotonic())
             )
-            if child.ready not in waited or not child.ready.poll():
+            try:
+                started = child.ready in waited and child.ready.poll()
+                if started:
+                    child.ready.recv()
+            except (EOFError, OSError):
+                started = False
+            if self.stopping:  # Ctrl-C or SIGTERM while starting: not a failure
+                return
+            if not started:
                 self.stop_all()
                 raise RuntimeError(f"{child.name} did not start (see the log above)")
-            child.ready.recv()
 
     def watch(self) -> None:
         """Until stopped: start again any child that exits."""

@@ -53,6 +53,8 @@ class Settings:
     # with worker processes, the web processes only answer requests.
     web_processes: int = 1
     worker_processes: int = 0
+    # Threads that compute RSA signatures of outgoing requests (0: on the event loop).
+    signing_threads: int = 1
     job_lease_seconds: float = 60.0
     delivery_timeout_seconds: float = 20.0
     # Retry policy for deliveries (about two days with the default 16 attempts).
@@ -90,6 +92,8 @@ class Settings:
             raise SettingsError("port", f"{self.port} is out of range")
         if self.key_fetch_rate <= 0 or self.key_fetch_burst < 1:
             raise SettingsError("key_fetch_rate", "the rate must be positive, the burst at least 1")
+        if self.signing_threads < 0:
+            raise SettingsError("signing_threads", "must not be negative")
         if self.web_processes < 1 or self.worker_processes < 0:
             raise SettingsError(
                 "web_processes", "at least 1 web process, and no negative count of workers"
@@ -144,6 +148,7 @@ ENV_NAMES: dict[str, tuple[str, type]] = {
     "worker_concurrency": ("COOPFED_WORKER_CONCURRENCY", int),
     "web_processes": ("COOPFED_WEB_PROCESSES", int),
     "worker_processes": ("COOPFED_WORKER_PROCESSES", int),
+    "signing_threads": ("COOPFED_SIGNING_THREADS", int),
     "job_lease_seconds": ("COOPFED_JOB_LEASE_SECONDS", float),
     "delivery_timeout_seconds": ("COOPFED_DELIVERY_TIMEOUT_SECONDS", float),
     "max_delivery_attempts": ("COOPFED_MAX_DELIVERY_ATTEMPTS", int),

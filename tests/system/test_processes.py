@@ -147,7 +147,7 @@ async def test_web_and_worker_processes_fan_out_once_survive_a_kill_and_stop_tog
         every = [proc.pid, *restarted["coopfed"], *restarted["postgres"]]
         proc.send_signal(signal.SIGTERM)
         # Then it exits 0 and every child, PostgreSQL included, is gone
-        assert await asyncio.wait_for(proc.wait(), 30) == 0
+        assert await asyncio.wait_for(proc.wait(), 30) == 0, log.read_text()
         assert all(pid_gone(pid) for pid in every), [p for p in every if not pid_gone(p)]
     finally:
         if proc.returncode is None:
@@ -170,7 +170,7 @@ async def test_ctrl_c_stops_every_process(
         # When Ctrl-C is pressed (SIGINT to the whole process group)
         os.killpg(proc.pid, signal.SIGINT)
         # Then all of them stop and the parent exits 0
-        assert await asyncio.wait_for(proc.wait(), 30) == 0
+        assert await asyncio.wait_for(proc.wait(), 30) == 0, log.read_text()
         every = kinds["coopfed"] + kinds["postgres"]
         assert all(pid_gone(pid) for pid in every)
         assert "Traceback" not in log.read_text()
