@@ -10,6 +10,7 @@ a time limit.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import os
 import platform
@@ -308,6 +309,8 @@ class Memory:
     node_rss_mb: float = 0.0  # the coopfed Python process (web server and in-process workers)
     workers_rss_mb: float = 0.0  # extra `coopfed worker` processes, if any
     postgres_pss_mb: float = 0.0  # the embedded cluster: postmaster and backends (PSS)
+    largest_process_mb: float = 0.0  # the largest of the node's Python processes
+    processes: int = 1  # how many Python processes node_rss_mb adds up
 
     @property
     def total_mb(self) -> float:
@@ -318,6 +321,8 @@ class Memory:
             "node_rss_mb": round(self.node_rss_mb, 1),
             "workers_rss_mb": round(self.workers_rss_mb, 1),
             "postgres_pss_mb": round(self.postgres_pss_mb, 1),
+            "largest_process_mb": round(self.largest_process_mb, 1),
+            "processes": self.processes,
             "total_mb": round(self.total_mb, 1),
         }
 
@@ -326,4 +331,15 @@ class Memory:
             max(self.node_rss_mb, other.node_rss_mb),
             max(self.workers_rss_mb, other.workers_rss_mb),
             max(self.postgres_pss_mb, other.postgres_pss_mb),
+            max(self.largest_process_mb, other.largest_process_mb),
+            max(self.processes, other.processes),
         )
+
+
+def install_uvloop() -> None:
+    """uvloop for the bench's own processes, when it is installed."""
+    try:
+        import uvloop
+    except ImportError:
+        return
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())

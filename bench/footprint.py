@@ -25,7 +25,16 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import base_parser, emit, free_port, header, load_average, say, wait_for_quiet
+from common import (
+    base_parser,
+    emit,
+    free_port,
+    header,
+    install_uvloop,
+    load_average,
+    say,
+    wait_for_quiet,
+)
 from fanout import one_post, seed_followers
 from node import MemorySampler, NodeProcess
 from peers import ActorHost, ActorPool, note_create, post_all, sign_posts
@@ -158,9 +167,7 @@ def lines_of(result: dict[str, Any]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     opts = parser().parse_args(argv)
-    from common import _install_uvloop
-
-    _install_uvloop()
+    install_uvloop()
     started = time.perf_counter()
     result = asyncio.run(run(opts))
     result["bench_seconds"] = round(time.perf_counter() - started, 1)

@@ -38,17 +38,25 @@ from common import (
     emit,
     free_port,
     header,
+    install_uvloop,
     load_average,
     rate,
     ratio,
     say,
     wait_for_quiet,
 )
+from fedify import measure_fedify
 from node import MemorySampler, NodeProcess, Profiler
 from peers import ActorHost, ActorPool, note_create, post_all, sign_posts
 from servers import ServerProcess, write_keys
 
-RATE_LIMIT_ENV = {"COOPFED_INBOX_RATE": "1000000", "COOPFED_INBOX_BURST": "1000000"}
+RATE_LIMIT_ENV = {
+    "COOPFED_INBOX_RATE": "1000000",
+    "COOPFED_INBOX_BURST": "1000000",
+    # Every bench actor is on one host: its key fetches must not be rate-limited.
+    "COOPFED_KEY_FETCH_RATE": "1000000",
+    "COOPFED_KEY_FETCH_BURST": "1000000",
+}
 WARMUP = 500
 
 
@@ -63,6 +71,15 @@ def parser() -> Any:
     p.add_argument("--time-limit", type=float, default=90.0, help="seconds per phase at most")
     p.add_argument("--keys", type=int, default=8, help="distinct RSA keys among actors")
     p.add_argument("--workers", type=int, default=0, help="extra `coopfed worker` processes")
+    p.add_argument(
+        "--fedify-requests",
+        type=int,
+        default=3000,
+        help="requests to the Fedify peer, keys cached (default 3000; 0: no Fedify phase)",
+    )
+    p.add_argument(
+        "--fedify-actors", type=int, default=200, help="actors signing the Fedify load (200)"
+    )
     p.add_argument(
         "--node-arg", action="append", default=[], help="extra `coopfed run` argument (repeat)"
     )
@@ -250,6 +267,10 @@ async def run(opts: Any) -> dict[str, Any]:
             cached_figures["cores_busy_while_posting"] = node_busy.cores_busy
             cached_figures["client_cpu_seconds"] = node_busy.client_cpu_seconds
         node.stop()
+        # 3. Fedify, with the same kind of load (a smaller count: it is much slower).
+        if opts.fedify_requests:
+            fedify_actors = cached_actors[: opts.fedify_actors]
+            result["fedify"] = await measure_fedify(pool, fedify_actors, run_id, opts)
         ceilings.append(await measure_ceiling(keys_path, warm_raw, cached_raw, opts))
         say(f"ceiling again: {ceilings[1]['accepted_per_second']}/s")
         ceiling_rate = round(sum(c["accepted_per_second"] for c in ceilings) / len(ceilings), 1)
@@ -275,6 +296,7 @@ async def run(opts: Any) -> dict[str, Any]:
                 **cached_figures,
                 "duplicates": cached_result.statuses[202] - cached_figures["stored"],
                 "accepted_per_second": cached_result.per_second(202),
+                "concurrency": opts.concurrency,
                 "load_1min": load_cached,
             },
             "memory_idle": idle.as_dict(),
@@ -289,6 +311,12 @@ async def run(opts: Any) -> dict[str, Any]:
     ceiling_rate = result["ceiling"]["accepted_per_second"]
     result["ratio_accepted_to_ceiling"] = ratio(cached_node["accepted_per_second"], ceiling_rate)
     result["ratio_processed_to_ceiling"] = ratio(cached_node["processed_per_second"], ceiling_rate)
+    fedify = result.get("fedify", {})
+    if "accepted_per_second" in fedify:
+        result["ratio_fedify_to_ceiling"] = ratio(fedify["accepted_per_second"], ceiling_rate)
+        result["node_over_fedify"] = round(
+            cached_node["accepted_per_second"] / max(1e-9, fedify["accepted_per_second"]), 2
+        )
     result["target"] = ">= 0.5 of the verify-only ceiling (accepted, cached keys)"
     result["load_after"] = load_average()
     return result
@@ -299,15 +327,47 @@ def lines_of(result: dict[str, Any]) -> list[str]:
     cold, cached = node["cold_keys"], node["cached_keys"]
     ceiling = result["ceiling"]
     m = result["machine"]
-    return [
+    peak = node["memory_peak"]
+    fedify = result.get("fedify", {})
+    lines = [
         f"machine: {m['cpu_model']}, {m['cores']} cores, Python {m['python']}, {m['postgres']}",
+        f"node: coopfed run {' '.join(node['node_args']) or '(one process)'}"
+        + (
+            f" + {node['extra_worker_processes']} `coopfed worker`"
+            if node["extra_worker_processes"]
+            else ""
+        ),
         f"ceiling (verify-only aiohttp, 1 process): {ceiling['accepted_per_second']:>8}/s  "
         f"(mean of {' and '.join(str(r['accepted_per_second']) for r in ceiling['runs'])}; "
         f"load {', '.join(str(r['load_1min']) for r in ceiling['runs'])})",
-        f"node, cached keys: accepted {cached['accepted_per_second']:>8}/s  "
+        f"coopfed, cached keys: accepted {cached['accepted_per_second']:>8}/s  "
         f"processed {cached['processed_per_second']:>8}/s  "
         f"({cached['stored']} stored, {cached['duplicates']} replays; load {cached['load_1min']}; "
         f"{cached['cores_busy_while_posting']} cores busy)",
+    ]
+    if "accepted_per_second" in fedify:
+        lines.append(
+            f"Fedify, cached keys:  accepted {fedify['accepted_per_second']:>8}/s  "
+            f"({fedify['sent']} requests, {fedify['actors']} actors; load {fedify['load_1min']}; "
+            f"p99 {fedify.get('response_ms', {}).get('p99')} ms; "
+            f"{fedify['server_cpu_us_per_request']} µs CPU/request)"
+        )
+    elif fedify:
+        lines.append(f"Fedify: not measured ({fedify.get('error', '')[:200]})")
+    response = cached.get("response_ms", {})
+    lines += [
+        f"ratio coopfed accepted / ceiling:  {result['ratio_accepted_to_ceiling']:.2f}  "
+        "(target >= 0.50)",
+        f"ratio coopfed processed / ceiling: {result['ratio_processed_to_ceiling']:.2f}",
+    ]
+    if "ratio_fedify_to_ceiling" in result:
+        lines.append(
+            f"ratio Fedify accepted / ceiling:   {result['ratio_fedify_to_ceiling']:.2f}  "
+            f"(coopfed = {result['node_over_fedify']}x Fedify)"
+        )
+    lines += [
+        f"coopfed response at {cached.get('concurrency', '?')} connections: "
+        f"p50 {response.get('p50')} ms, p99 {response.get('p99')} ms (target p99 < 50 ms)",
         f"CPU µs per request while posting: ceiling server "
         f"{ceiling['runs'][0]['server_cpu_us_per_request']}, node "
         f"{cached['cpu_us_per_request_while_posting']}",
@@ -315,20 +375,19 @@ def lines_of(result: dict[str, Any]) -> list[str]:
         f"node, cold keys:   accepted {cold['accepted_per_second']:>8}/s  "
         f"processed {cold['processed_per_second']:>8}/s  "
         f"({cold['key_fetches']} key fetches; load {cold['load_1min']})",
-        f"ratio accepted / ceiling:  {result['ratio_accepted_to_ceiling']:.2f}  (target >= 0.50)",
-        f"ratio processed / ceiling: {result['ratio_processed_to_ceiling']:.2f}",
         f"outcomes (cached): {cached['outcomes']}",
-        f"memory idle {node['memory_idle']['total_mb']} MB, peak "
-        f"{node['memory_peak']['total_mb']} MB (node RSS {node['memory_peak']['node_rss_mb']} MB, "
-        f"PostgreSQL PSS {node['memory_peak']['postgres_pss_mb']} MB)",
+        f"node RSS under load (PostgreSQL excluded): {peak['node_rss_mb']} MB in "
+        f"{peak['processes']} process(es), largest {peak['largest_process_mb']} MB "
+        f"(target < 150 MB); idle {node['memory_idle']['node_rss_mb']} MB",
+        f"PostgreSQL PSS under load: {peak['postgres_pss_mb']} MB "
+        f"(idle {node['memory_idle']['postgres_pss_mb']} MB)",
     ]
+    return lines
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     opts = parser().parse_args(argv)
-    from common import _install_uvloop
-
-    _install_uvloop()
+    install_uvloop()
     result = asyncio.run(run(opts))
     emit("inbox", result, lines_of(result), opts.json)
     return result

@@ -30,6 +30,7 @@ from common import (
     coopfed_command,
     emit,
     header,
+    install_uvloop,
     load_average,
     percentile,
     say,
@@ -55,6 +56,9 @@ def parser() -> Any:
     )
     p.add_argument("--actors", type=int, default=500, help="actors sending the inbox load")
     p.add_argument("--time-limit", type=float, default=60.0, help="seconds to wait per run")
+    p.add_argument(
+        "--node-arg", action="append", default=[], help="extra `coopfed run` argument (repeat)"
+    )
     return p
 
 
@@ -160,8 +164,8 @@ async def run(opts: Any) -> dict[str, Any]:
     result = header("end-to-end latency")
     if opts.wait_idle:
         wait_for_quiet(opts.max_load, opts.wait_idle)
-    a = NodeProcess("a", database_url=opts.database_url, env=NODE_ENV)
-    b = NodeProcess("b", database_url=opts.database_url, env=NODE_ENV)
+    a = NodeProcess("a", database_url=opts.database_url, env=NODE_ENV, args=opts.node_arg)
+    b = NodeProcess("b", database_url=opts.database_url, env=NODE_ENV, args=opts.node_arg)
     host = ActorHost()
     await host.start()
     try:
@@ -243,9 +247,7 @@ def lines_of(result: dict[str, Any]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     opts = parser().parse_args(argv)
-    from common import _install_uvloop
-
-    _install_uvloop()
+    install_uvloop()
     result = asyncio.run(run(opts))
     emit("latency", result, lines_of(result), opts.json)
     return result

@@ -192,25 +192,37 @@ class NodeProcess:
 
     # -- memory --
 
+    def _processes(self) -> tuple[list[int], list[int]]:
+        """(the node's Python processes, its PostgreSQL processes): with
+        ``--web-processes`` / ``--worker-processes`` the parent's children count too."""
+        if self.proc is None:
+            return [], []
+        python, postgres = [self.proc.pid], []
+        for pid in children_of(self.proc.pid):
+            (postgres if process_name(pid).startswith("postgres") else python).append(pid)
+        return python, postgres
+
     def memory(self) -> Memory:
         if self.proc is None:
             return Memory()
-        pid = self.proc.pid
-        postgres = [p for p in children_of(pid) if process_name(p).startswith("postgres")]
+        python, postgres = self._processes()
+        sizes = [rss_mb(pid) for pid in python]
         return Memory(
-            node_rss_mb=rss_mb(pid),
+            node_rss_mb=sum(sizes),
             workers_rss_mb=sum(rss_mb(w.pid) for w in self.workers if w.poll() is None),
             postgres_pss_mb=sum(pss_mb(p) for p in postgres),
+            largest_process_mb=max([*sizes, 0.0]),
+            processes=len(python),
         )
 
     def cpu(self) -> dict[str, float]:
         """CPU seconds used so far by the node's Python process(es) and its PostgreSQL."""
         if self.proc is None:
             return {"node": 0.0, "postgres": 0.0}
-        pid = self.proc.pid
-        postgres = [p for p in children_of(pid) if process_name(p).startswith("postgres")]
+        python, postgres = self._processes()
         return {
-            "node": cpu_seconds(pid) + sum(cpu_seconds(w.pid) for w in self.workers),
+            "node": sum(cpu_seconds(p) for p in python)
+            + sum(cpu_seconds(w.pid) for w in self.workers),
             "postgres": sum(cpu_seconds(p) for p in postgres),
         }
 
@@ -263,6 +275,7 @@ class Profiler:
             return self
         command = [spy, "record", "--pid", str(self.node.proc.pid), "--rate", "200"]
         command += ["--format", "raw", "--output", str(self.path), "--nonblocking"]
+        command.append("--subprocesses")  # the children of --web-processes/--worker-processes
         if os.environ.get("BENCH_PROFILE_NATIVE"):
             command.append("--native")
         self.proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

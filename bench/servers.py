@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
-from common import LOCALHOST, ROOT, bench_python, cores, rate
+from common import LOCALHOST, ROOT, bench_python, cores, install_uvloop, rate
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 
@@ -90,13 +90,6 @@ def write_keys(keys: dict[str, str]) -> Path:
     return Path(handle.name)
 
 
-def _install_uvloop() -> None:
-    with contextlib.suppress(ImportError):
-        import uvloop
-
-        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
-
-
 def _load_keys(path: str) -> dict[str, Any]:
     return {
         key_id: load_public_key(pem) for key_id, pem in json.loads(Path(path).read_text()).items()
@@ -142,7 +135,7 @@ def ceiling_main(port: int, keys_path: str) -> None:
     app = web.Application(client_max_size=1_048_576)
     app.router.add_post("/inbox", inbox)
     app.router.add_post("/users/{name}/inbox", inbox)
-    _install_uvloop()
+    install_uvloop()
     asyncio.run(_serve(app, [port]))
 
 
@@ -192,7 +185,7 @@ def receiver_main(ports: Sequence[int], keys_path: str) -> None:
     app.router.add_post("/inbox", inbox)
     app.router.add_get("/stats", get_stats)
     app.router.add_post("/reset", reset)
-    _install_uvloop()
+    install_uvloop()
     asyncio.run(_serve(app, ports))
 
 

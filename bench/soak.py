@@ -343,6 +343,9 @@ async def run(args: Any) -> dict[str, Any]:
         # Every soak actor is on 127.0.0.1: the per-host limit would refuse the run.
         "COOPFED_INBOX_RATE": "1000000",
         "COOPFED_INBOX_BURST": "1000000",
+        # ... and so would the per-host limit on the key fetches of 300 new actors.
+        "COOPFED_KEY_FETCH_RATE": "1000000",
+        "COOPFED_KEY_FETCH_BURST": "1000000",
         "COOPFED_WORKER_CONCURRENCY": "32",
     }
     node = NodeProcess("soak", database_url=args.database_url, env=env)

@@ -36,6 +36,7 @@ from federation.errors import (
 from federation.headers import add_security_headers
 from federation.jobs import JobHandler, JobRunner, RetryPolicy
 from federation.netguard import AddressGuard, DomainBlocks
+from federation.offload import Offloader
 from federation.ratelimit import RateLimiter
 from federation.settings import Settings
 from federation.store import CONFIG_CHANNEL, Store, apply_migrations, create_pool
@@ -82,6 +83,7 @@ async def open_node(
         blocks = DomainBlocks(await store.list_domain_blocks())
         timeout_total = settings.delivery_timeout_seconds
         session = create_session(guard=guard)
+        offload = Offloader(settings.signing_threads) if settings.signing_threads else None
         try:
             client = SignedClient(
                 session=session,
@@ -96,6 +98,7 @@ async def open_node(
                     sock_connect=min(5.0, timeout_total),
                     sock_read=min(10.0, timeout_total),
                 ),
+                offload=offload,
             )
             node = NodeContext(
                 settings=settings,
@@ -119,6 +122,8 @@ async def open_node(
             yield node
         finally:
             await session.close()
+            if offload is not None:
+                offload.close()
     finally:
         await pool.close()
 

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import aiohttp
@@ -21,6 +22,7 @@ from federation.httpsig import sign_request, sign_request_rfc9421
 from federation.jsonld import contains_nul
 from federation.keys import Signer
 from federation.netguard import AddressGuard, BlockedAddress, DomainBlocks, GuardedResolver
+from federation.offload import Offloader
 
 AP_ACCEPT = (
     "application/activity+json, "
@@ -168,6 +170,7 @@ class SignedClient:
         max_redirects: int = 3,
         timeout: aiohttp.ClientTimeout | None = None,
         clock: Callable[[], datetime] = utc_now,
+        offload: Offloader | None = None,
     ) -> None:
         self._session = session
         self._guard = guard
@@ -178,6 +181,11 @@ class SignedClient:
         # Always explicit: aiohttp reads ``timeout=None`` as "no timeout at all".
         self._timeout = timeout if timeout is not None else session.timeout
         self._clock = clock
+        # Signatures are computed there (off the event loop) when given.
+        self._offload = offload
+
+    async def _signed(self, sign: Callable[[], dict[str, str]]) -> dict[str, str]:
+        return sign() if self._offload is None else await self._offload.run(sign)
 
     async def fetch_json(
         self, url: str, *, signer: Signer | None, accept: str = AP_ACCEPT
@@ -228,24 +236,30 @@ class SignedClient:
             "User-Agent": self._user_agent,
             "Content-Type": content_type,
         }
-        signed = sign_request(
-            method="POST",
-            url=str(target),
-            headers=headers,
-            body=body,
-            signer=signer,
-            now=self._clock(),
+        signed = await self._signed(
+            partial(
+                sign_request,
+                method="POST",
+                url=str(target),
+                headers=headers,
+                body=body,
+                signer=signer,
+                now=self._clock(),
+            )
         )
         status, answer = await self._post_once(url, target, body, signed)
         if status not in RETRY_WITH_RFC9421:
             return PostResult(status=status, scheme="cavage", answer=answer)
-        signed = sign_request_rfc9421(
-            method="POST",
-            url=str(target),
-            headers=headers,
-            body=body,
-            signer=signer,
-            now=self._clock(),
+        signed = await self._signed(
+            partial(
+                sign_request_rfc9421,
+                method="POST",
+                url=str(target),
+                headers=headers,
+                body=body,
+                signer=signer,
+                now=self._clock(),
+            )
         )
         status, answer = await self._post_once(url, target, body, signed)
         return PostResult(status=status, scheme="rfc9421", answer=answer)
@@ -275,13 +289,16 @@ class SignedClient:
         """One GET: the parsed object, or the next URL when redirected."""
         headers = {"Host": host_header(hop), "User-Agent": self._user_agent, "Accept": accept}
         if signer is not None:
-            headers = sign_request(
-                method="GET",
-                url=str(hop),
-                headers=headers,
-                body=None,
-                signer=signer,
-                now=self._clock(),
+            headers = await self._signed(
+                partial(
+                    sign_request,
+                    method="GET",
+                    url=str(hop),
+                    headers=headers,
+                    body=None,
+                    signer=signer,
+                    now=self._clock(),
+                )
             )
         with _network_errors(url, hop):
             async with self._session.get(

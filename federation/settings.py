@@ -52,6 +52,12 @@ class Settings:
     # Background work: in-process worker tasks and job leases.
     workers: int = 1
     worker_concurrency: int = 32
+    # Processes of ``coopfed run``: web processes share the port (SO_REUSEPORT);
+    # with worker processes, the web processes only answer requests.
+    web_processes: int = 1
+    worker_processes: int = 0
+    # Threads that compute RSA signatures of outgoing requests (0: on the event loop).
+    signing_threads: int = 1
     job_lease_seconds: float = 60.0
     delivery_timeout_seconds: float = 20.0
     # Retry policy for deliveries (about two days with the default 16 attempts).
@@ -95,6 +101,12 @@ class Settings:
             raise SettingsError("port", f"{self.port} is out of range")
         if self.key_fetch_rate <= 0 or self.key_fetch_burst < 1:
             raise SettingsError("key_fetch_rate", "the rate must be positive, the burst at least 1")
+        if self.signing_threads < 0:
+            raise SettingsError("signing_threads", "must not be negative")
+        if self.web_processes < 1 or self.worker_processes < 0:
+            raise SettingsError(
+                "web_processes", "at least 1 web process, and no negative count of workers"
+            )
         if self.key_refetch_seconds < 0:
             raise SettingsError("key_refetch_seconds", "must not be negative")
         try:
@@ -148,6 +160,9 @@ ENV_NAMES: dict[str, tuple[str, type]] = {
     "manually_approves_followers": ("COOPFED_MANUALLY_APPROVES_FOLLOWERS", bool),
     "workers": ("COOPFED_WORKERS", int),
     "worker_concurrency": ("COOPFED_WORKER_CONCURRENCY", int),
+    "web_processes": ("COOPFED_WEB_PROCESSES", int),
+    "worker_processes": ("COOPFED_WORKER_PROCESSES", int),
+    "signing_threads": ("COOPFED_SIGNING_THREADS", int),
     "job_lease_seconds": ("COOPFED_JOB_LEASE_SECONDS", float),
     "delivery_timeout_seconds": ("COOPFED_DELIVERY_TIMEOUT_SECONDS", float),
     "max_delivery_attempts": ("COOPFED_MAX_DELIVERY_ATTEMPTS", int),

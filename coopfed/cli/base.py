@@ -46,6 +46,11 @@ FLAG_HELP: dict[str, str] = {
     "manually_approves_followers": "new followers wait for `coopfed approve`",
     "workers": "in-process worker tasks (default 1)",
     "worker_concurrency": "jobs each worker runs at once (default 32)",
+    "signing_threads": "threads signing outgoing requests off the event loop (default 1; "
+    "0: sign on the loop)",
+    "web_processes": "web processes sharing the port with SO_REUSEPORT (default 1)",
+    "worker_processes": "worker processes; with any, web processes leave all jobs to them "
+    "(default 0: the web process runs the workers)",
     "job_lease_seconds": "seconds a claimed job stays locked (default 60)",
     "delivery_timeout_seconds": "timeout of one delivery or fetch (default 20)",
     "max_delivery_attempts": "attempts before a delivery is given up (default 16, ~2 days)",

@@ -11,6 +11,7 @@ from aiohttp import web
 from coopfed.app import create_app, make_runner
 from coopfed.cli.base import check_identity, check_port_free, run_async
 from coopfed.database import database_for
+from coopfed.processes import supervise
 from coopfed.state_file import IDENTITY_FILE, hold_data_dir, save_identity
 from federation.settings import Settings
 from federation.store import applied_versions, apply_migrations, create_pool
@@ -54,7 +55,6 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         check_identity(settings)
         check_port_free(settings.host, settings.port)
         with database_for(settings) as dsn:
-            app = create_app(settings, dsn=dsn)
 
             def announce(_: str) -> None:
                 # Only now has the start succeeded: remember who this node is.
@@ -67,6 +67,9 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
                 if first_start:
                     print(first_start_hint(settings), flush=True)
 
+            if settings.web_processes > 1 or settings.worker_processes > 0:
+                return supervise(settings, dsn, lambda: announce(""))
+            app = create_app(settings, dsn=dsn)
             web.run_app(
                 app, host=settings.host, port=settings.port, print=announce, access_log=None
             )

@@ -81,9 +81,14 @@ def test_compose_runs_postgres_web_replicas_workers_and_a_tls_proxy() -> None:
     assert "command" not in node
     assert "ports" not in node
     assert node["deploy"]["replicas"] == "${WEB_REPLICAS:-1}"
-    # And the workers run `coopfed worker`, several of them, without the HTTP health check
+    # And each node container runs web and worker processes, as `coopfed run
+    # --web-processes 2 --worker-processes 1` does on a plain server
+    assert node["environment"]["COOPFED_WEB_PROCESSES"] == "${COOPFED_WEB_PROCESSES:-2}"
+    assert node["environment"]["COOPFED_WORKER_PROCESSES"] == "${COOPFED_WORKER_PROCESSES:-1}"
+    # And extra worker containers run `coopfed worker`, none by default, without the
+    # HTTP health check
     assert worker["command"] == ["worker"]
-    assert worker["deploy"]["replicas"] == "${WORKER_REPLICAS:-2}"
+    assert worker["deploy"]["replicas"] == "${WORKER_REPLICAS:-0}"
     assert worker["healthcheck"] == {"disable": True}
     # And only Caddy is reachable from outside, with its certificates kept in a volume
     assert caddy["image"] == "caddy:2"
