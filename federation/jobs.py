@@ -106,6 +106,10 @@ class JobRunner:
                     log.warning("%s: database unavailable (%r); retrying", self.name, exc)
                     await asyncio.sleep(self.poll_interval)
                     continue
+                except Exception:  # e.g. a socket reset under the pool: the worker lives on
+                    log.exception("%s: claiming jobs failed; retrying", self.name)
+                    await asyncio.sleep(self.poll_interval)
+                    continue
                 if claimed == 0:
                     self._wakeup.clear()
                     with contextlib.suppress(TimeoutError):

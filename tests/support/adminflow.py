@@ -18,6 +18,7 @@ import aiohttp
 from PIL import Image
 
 from admin.auth import set_password
+from federation.store import Proposal
 from outbox import publish
 from tests.support.nodes import RunningNode, eventually
 
@@ -132,3 +133,26 @@ async def follow_each_other(a: RunningNode, b: RunningNode) -> None:
             return bool(await f.ctx.store.list_follows(c, "outbound"))
 
         await eventually(accepted, message=f"{followee.name} accepts {follower.name}")
+
+
+OFFER_FORM = {
+    "form": "publish-offer",
+    "kind": "offer",
+    "title": "Organic flour",
+    "details": "Stone-ground <wheat> & rye",
+    "quantity": "200",
+    "unit": "kilogram",
+    "price": "1.20",
+    "currency": "EUR",
+    "deadline": "",
+    "tags": "flour bakery",
+    "resource": "flour",
+}
+
+
+async def session_rows(node: RunningNode) -> int:
+    return int(await node.ctx.store.pool.fetchval("SELECT count(*) FROM admin_sessions"))
+
+
+async def our_proposals(node: RunningNode) -> list[Proposal]:
+    return await node.ctx.store.search_proposals(local=True, now=node.ctx.clock())
