@@ -18,6 +18,7 @@ from federation.context import NodeContext
 from federation.credentials import check_new_password
 from federation.settings import Settings
 from outbox import market, publish
+from outbox.marketview import CoopNames
 
 Adder = Callable[..., argparse.ArgumentParser]
 
@@ -69,10 +70,11 @@ async def status(node: NodeContext, args: argparse.Namespace) -> int:
 
 async def follow(node: NodeContext, args: argparse.Namespace) -> int:
     record = await publish.follow(node, await node.coop_actor(), args.target)
+    name = await CoopNames(node).of(record.remote_actor)
     if record.state == "accepted":  # an actor of this node: followed at once
-        print(f"now following {record.remote_actor}")
+        print(f"now following {name}")
     else:
-        print(f"follow request sent to {record.remote_actor} (pending until they accept)")
+        print(f"follow request sent to {name} (pending until they accept)")
     return 0
 
 
@@ -86,12 +88,16 @@ async def _list_follows(node: NodeContext, direction: str, state: str, as_json: 
     coop = await node.coop_actor()
     rows = await node.store.list_follows(coop.id, direction, state=state, limit=10_000)
     items = []
+    names = CoopNames(node)
     for row in rows:
         remote = await node.store.get_remote_actor(row.remote_actor)
+        username = node.urls.local_username(row.remote_actor)
+        here = f"{username}@{node.urls.domain}" if username else row.remote_actor
         items.append(
             {
                 "actor": row.remote_actor,
-                "handle": remote.handle if remote else row.remote_actor,
+                "handle": remote.handle if remote else here,
+                "name": await names.of(row.remote_actor),
                 "state": row.state,
                 "since": row.created_at.isoformat(),
             }
@@ -101,7 +107,7 @@ async def _list_follows(node: NodeContext, direction: str, state: str, as_json: 
     elif not items:
         print("none")
     for item in items if not as_json else []:
-        print(f"{item['handle']}\t{item['actor']}\t{item['state']}")
+        print(f"{item['name']}\t{item['actor']}\t{item['state']}")
     return 0
 
 

@@ -30,10 +30,11 @@ async def test_follow_post_status_and_delete(nodes: NodeFactory) -> None:
 
         # When A's admin runs `coopfed follow coop@127.0.0.1:PORT_B`
         result = await coopfed(a, "follow", b.handle)
+        b_name = (await b.ctx.coop_actor()).name
         # Then the request is sent, and once B accepts, `following` lists B
         assert (result.code, result.out) == (
             0,
-            f"follow request sent to {b.actor_url} (pending until they accept)\n",
+            f"follow request sent to {b_name} (@{b.handle}) (pending until they accept)\n",
         )
 
         async def accepted() -> bool:
@@ -136,7 +137,8 @@ async def test_pending_followers_approve_and_reject(nodes: NodeFactory) -> None:
         assert accepts[0].body["object"]["actor"] == alice.id and accepts[0].verified
         assert rejects[0].body["object"]["actor"] == bob.id and rejects[0].verified
         result = await coopfed(node, "followers")
-        assert (result.code, result.out) == (0, f"alice@{peer.domain}\t{alice.id}\taccepted\n")
+        listed = f"Alice (@alice@{peer.domain})\t{alice.id}\taccepted\n"
+        assert (result.code, result.out) == (0, listed)
     finally:
         await peer.stop()
 

@@ -13,11 +13,11 @@ async def test_the_coop_follows_and_approves_members_by_local_handle(nodes: Node
     node = await nodes("a", manually_approves_followers=True)
     alice = await add_member(node, "alice")
     bob = await add_member(node, "bob")
-    alice_url = f"{node.base_url}/users/alice"
     # When the admin follows alice by her handle on this node
     result = await coopfed(node, "follow", f"alice@{node.settings.domain}")
     # Then the coop follows her at once, and she has a follower
-    assert (result.code, result.out) == (0, f"now following {alice_url}\n")
+    handle = f"@alice@{node.settings.domain}"
+    assert (result.code, result.out) == (0, f"now following alice ({handle})\n")
     coop = await node.ctx.coop_actor()
     assert await node.ctx.store.count_follows(alice.id, "inbound") == 1
     # A second time: nothing to do, exit 0
