@@ -34,7 +34,7 @@ from admin.auth import (
 from admin.confirm import Question, confirm_first
 from admin.dashboard import dashboard, gather
 from admin.forms import check_length, collect, errors_of, proposal_errors, raise_errors
-from admin.pages import Forms, edit_page, message_page
+from admin.pages import PROPOSAL_INPUTS, Forms, edit_page, message_page
 from federation.context import NODE, NodeContext
 from federation.credentials import LoginLimiter
 from federation.display import unit_label_in
@@ -62,16 +62,6 @@ DONE = {
     "blocked": "Domain blocked.",
     "unblocked": "Domain unblocked.",
 }
-PROPOSAL_INPUTS = (
-    "title",
-    "details",
-    "quantity",
-    "unit",
-    "unit_label",
-    "price",
-    "currency",
-    "deadline",
-)
 Form = Mapping[str, str]
 
 

@@ -19,17 +19,8 @@ from outbox.publish import follow
 from tests.support.adminflow import PASSWORD, picture
 from tests.support.cdp import Browser
 from tests.support.nodes import NodeFactory, RunningNode, eventually
-from tests.support.systemtools import ensure_command
 
 SHOTS = Path("/tmp")
-
-
-@pytest.fixture(scope="session")
-def chromium() -> str:
-    try:
-        return ensure_command("chromium", "chromium")
-    except LookupError as exc:
-        pytest.fail(f"headless Chromium is needed for the browser tests: {exc}")
 
 
 @pytest.fixture
