@@ -5,7 +5,9 @@ number of processes, share one database: a claim is ``FOR UPDATE SKIP LOCKED``
 with a lease.  A handler finishes normally (the job is deleted), raises
 ``RetryJob`` or any other exception (retried with exponential backoff and
 jitter, up to the job's maximum attempts) or raises ``FailJob`` (ended now and
-kept in ``failed_jobs``).  ``CancelledError`` is never swallowed.
+kept in ``failed_jobs``).  A handler that runs past ``time_limit`` is cancelled and
+retried, so a job can never hang on to its renewed lease for ever.
+``CancelledError`` is never swallowed.
 """
 
 from __future__ import annotations
@@ -26,6 +28,9 @@ from federation.store import NOTIFY_CHANNEL, Job, Store
 log = logging.getLogger(__name__)
 
 JobHandler = Callable[[Job], Awaitable[None]]
+
+# Longer than any handler's own bounded network waits (a delivery, a backfill).
+JOB_TIME_LIMIT = 600.0
 
 
 class RetryJob(Exception):
@@ -74,8 +79,10 @@ class JobRunner:
         rng: random.Random | None = None,
         name: str = "worker",
         metrics: Metrics | None = None,
+        time_limit: float = JOB_TIME_LIMIT,
     ) -> None:
         self.store = store
+        self.time_limit = time_limit
         self.handlers = dict(handlers)
         self.concurrency = concurrency
         self.lease_seconds = lease_seconds
@@ -171,7 +178,7 @@ class JobRunner:
     async def _run_job(self, job: Job) -> None:
         handler = self.handlers[job.kind]
         try:
-            await handler(job)
+            await self._within_time_limit(handler(job))
         except asyncio.CancelledError:
             raise
         except FailJob as exc:
@@ -196,6 +203,16 @@ class JobRunner:
         else:
             self.processed += 1
             await self._settle(self.store.complete_job(job.id))
+
+    async def _within_time_limit(self, work: Awaitable[None]) -> None:
+        try:
+            async with asyncio.timeout(self.time_limit) as limit:
+                await work
+        except TimeoutError as exc:
+            if not limit.expired():
+                raise  # the handler's own timeout
+            log.warning("%s: a job ran past %.0f s and was stopped", self.name, self.time_limit)
+            raise RetryJob(f"stopped after {self.time_limit:g} s") from exc
 
     async def _settle(self, update: Awaitable[None]) -> None:
         """Record a job's outcome; if the database is down the lease runs out and

@@ -51,12 +51,21 @@ class Offloader:
         future: asyncio.Future[T] = loop.create_future()
         self._waiting.append((call, future))
         if len(self._flushers) < self._threads:
-            flusher = loop.create_task(self._flush())
-            self._flushers.add(flusher)
-            flusher.add_done_callback(self._flushers.discard)
+            self._flushers.add(loop.create_task(self._flush()))
         return await future
 
     async def _flush(self) -> None:
+        try:
+            await self._flush_waiting()
+        finally:
+            # Leave the set in the same step that saw nothing waiting: a done callback
+            # would run later, and a call asked for in between would find the set full
+            # and wait for ever.
+            task = asyncio.current_task()
+            if task is not None:
+                self._flushers.discard(task)
+
+    async def _flush_waiting(self) -> None:
         loop = asyncio.get_running_loop()
         if self._executor is None:
             self._executor = ThreadPoolExecutor(self._threads, thread_name_prefix="offload")

@@ -212,6 +212,22 @@ async def test_other_exceptions_are_retried_with_backoff(store: Store) -> None:
     assert await failed_rows(store) == []
 
 
+async def test_a_job_that_hangs_is_stopped_and_retried(store: Store) -> None:
+    # Given a handler that never returns (say a hand-over that lost its caller)
+    async def hangs(job: Job) -> None:
+        await asyncio.Event().wait()
+
+    await store.enqueue("hangs", {}, max_attempts=5)
+    jobs = runner(store, {"hangs": hangs}, time_limit=0.2)
+    # When it runs
+    await jobs.run_until_idle(timeout=10)
+    # Then it is stopped at the time limit and waits for its retry, its lease released
+    [row] = await job_rows(store)
+    assert (row["attempts"], row["last_error"]) == (1, "stopped after 0.2 s")
+    assert row["locked_until"] is None
+    assert jobs.retried == 1
+
+
 async def test_gives_up_after_max_attempts(store: Store) -> None:
     # Given a handler that always crashes and a job allowed 2 attempts
     async def broken(job: Job) -> None:

@@ -92,3 +92,19 @@ async def test_a_signature_made_in_the_thread_verifies() -> None:
     verify_signature(parsed, key.public_key(), method="POST", body=body, now=now)
     with pytest.raises(Exception):  # noqa: B017 (any refusal: the body was changed)
         verify_signature(parsed, key.public_key(), method="POST", body=body + b" ", now=now)
+
+
+async def test_a_call_made_as_the_last_batch_ends_is_still_run() -> None:
+    # Given a call that has just been answered: its caller wakes up before the
+    # finished flusher's own bookkeeping has run
+    offload = Offloader(threads=1)
+    try:
+        async with asyncio.timeout(5):
+            assert await offload.run(lambda: 1) == 1
+            # When the caller asks again at once, in the same task (as a delivery job
+            # does when it signs the RFC 9421 retry right after the first signature)
+            second = await offload.run(lambda: 2)
+        # Then that call is run too, not left waiting for a flusher that has ended
+        assert second == 2
+    finally:
+        offload.close()
