@@ -74,6 +74,37 @@ ORDER BY i.ord
 """
 
 
+@dataclass(frozen=True, slots=True)
+class _ObjectItem:
+    uri: str
+    local: bool
+    type: str
+    attributed_to: str
+    in_reply_to: str | None
+    visibility: str
+    body: dict[str, Any]
+    published: datetime | None
+    updated: datetime | None
+
+
+# A batch of objects (distinct URIs): created, or updated when ``updated`` is newer and
+# the URI is not a tombstone.  Returns the rows written, each saying if it is new.
+_SAVE_OBJECTS = """
+INSERT INTO objects (uri, local, type, attributed_to, in_reply_to, visibility, body,
+                     published, updated)
+SELECT * FROM unnest($1::text[], $2::bool[], $3::text[], $4::text[], $5::text[],
+                     $6::text[], $7::jsonb[], $8::timestamptz[], $9::timestamptz[])
+ON CONFLICT (uri) DO UPDATE SET
+    type = excluded.type, in_reply_to = excluded.in_reply_to,
+    visibility = excluded.visibility, body = excluded.body, updated = excluded.updated
+WHERE objects.deleted_at IS NULL
+  AND objects.attributed_to = excluded.attributed_to
+  AND excluded.updated IS NOT NULL
+  AND (objects.updated IS NULL OR excluded.updated > objects.updated)
+RETURNING uri, (xmax = 0) AS created
+"""
+
+
 class ActivityQueries:
     pool: asyncpg.Pool
 
@@ -248,36 +279,60 @@ class ActivityQueries:
     ) -> str:
         """Create, or update when ``updated`` is newer.  Returns what happened:
         ``created``, ``updated``, ``stale`` (not newer) or ``deleted`` (a tombstone
-        exists: a deleted URI is never re-created)."""
-        row = await self.pool.fetchrow(
-            """INSERT INTO objects (uri, local, type, attributed_to, in_reply_to, visibility,
-                   body, published, updated)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-               ON CONFLICT (uri) DO UPDATE SET
-                   type = excluded.type, in_reply_to = excluded.in_reply_to,
-                   visibility = excluded.visibility, body = excluded.body,
-                   updated = excluded.updated
-               WHERE objects.deleted_at IS NULL
-                 AND objects.attributed_to = excluded.attributed_to
-                 AND excluded.updated IS NOT NULL
-                 AND (objects.updated IS NULL OR excluded.updated > objects.updated)
-               RETURNING (xmax = 0) AS created""",
-            uri,
-            local,
-            type,
-            attributed_to,
-            in_reply_to,
-            visibility,
-            body,
-            published,
-            updated,
+        exists: a deleted URI is never re-created).
+
+        Concurrent calls are written together (``Coalescer``): the worker stores a
+        busy inbox's posts with one statement and one commit per batch."""
+        item = _ObjectItem(
+            uri, local, type, attributed_to, in_reply_to, visibility, body, published, updated
         )
-        if row is not None:
-            return "created" if row["created"] else "updated"
-        existing = await self.get_object(uri)
-        if existing is not None and existing.deleted_at is not None:
-            return "deleted"
-        return "stale"
+        outcome: str = await coalescer(self, "save_object", self._save_objects).submit(item)
+        return outcome
+
+    async def _save_objects(self, items: list[_ObjectItem]) -> list[str]:
+        # Each round has distinct URIs (one statement cannot touch a row twice); a URI
+        # saved twice in a batch is saved in order, as two calls one after the other.
+        rounds: list[dict[str, int]] = []
+        for index, item in enumerate(items):
+            free = next((r for r in rounds if item.uri not in r), None)
+            if free is None:
+                free = {}
+                rounds.append(free)
+            free[item.uri] = index
+        outcomes: list[str] = ["stale"] * len(items)
+        async with self.pool.acquire() as conn, conn.transaction():
+            for round_ in rounds:
+                chosen = [items[i] for i in round_.values()]
+                rows = await conn.fetch(
+                    _SAVE_OBJECTS,
+                    [i.uri for i in chosen],
+                    [i.local for i in chosen],
+                    [i.type for i in chosen],
+                    [i.attributed_to for i in chosen],
+                    [i.in_reply_to for i in chosen],
+                    [i.visibility for i in chosen],
+                    [i.body for i in chosen],
+                    [i.published for i in chosen],
+                    [i.updated for i in chosen],
+                )
+                done = {r["uri"]: r["created"] for r in rows}
+                missed = [uri for uri in round_ if uri not in done]
+                deleted: set[str] = set()
+                if missed:
+                    deleted = {
+                        r["uri"]
+                        for r in await conn.fetch(
+                            "SELECT uri FROM objects WHERE uri = ANY($1::text[])"
+                            " AND deleted_at IS NOT NULL",
+                            missed,
+                        )
+                    }
+                for uri, index in round_.items():
+                    if uri in done:
+                        outcomes[index] = "created" if done[uri] else "updated"
+                    elif uri in deleted:
+                        outcomes[index] = "deleted"
+        return outcomes
 
     async def delete_object(self, uri: str, attributed_to: str) -> bool:
         """Replace the object by a tombstone, if ``attributed_to`` owns it."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import types
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -247,6 +247,50 @@ async def test_concurrent_claims_never_share_a_job(store: Store, pg_admin_dsn: s
 
 
 # -- objects ---------------------------------------------------------------------------
+
+
+async def test_concurrent_saves_share_a_statement_and_keep_each_outcome(store: Store) -> None:
+    author = "https://peer.example/users/alice"
+    t0 = datetime(2025, 1, 1, tzinfo=UTC)
+
+    def save(n: int, content: str, updated: datetime | None = None) -> Awaitable[str]:
+        uri = f"https://peer.example/notes/{n}"
+        return store.save_object(
+            uri=uri,
+            local=False,
+            type="Note",
+            attributed_to=author,
+            in_reply_to=None,
+            visibility="public",
+            body={"id": uri, "type": "Note", "content": content},
+            published=t0,
+            updated=updated,
+        )
+
+    # Given a stored note 1 and a deleted note 2
+    assert await save(1, "v1") == "created"
+    assert await save(2, "v1") == "created"
+    assert await store.delete_object("https://peer.example/notes/2", author) is True
+    # When many saves arrive together: new notes, note 3 twice (then edited), a
+    # replay of note 1, the deleted note 2, and one whose text PostgreSQL refuses
+    outcomes = await asyncio.gather(
+        *(save(n, "new") for n in range(10, 40)),
+        save(3, "first"),
+        save(3, "edited", t0 + timedelta(hours=1)),
+        save(1, "replayed"),
+        save(2, "again", t0 + timedelta(days=1)),
+        save(4, "nul \u0000 inside"),
+        return_exceptions=True,
+    )
+    # Then each caller gets its own outcome, as if it had run alone
+    *new, first, edited, replayed, deleted, refused = outcomes
+    assert new == ["created"] * 30
+    assert (first, edited, replayed, deleted) == ("created", "updated", "stale", "deleted")
+    assert isinstance(refused, asyncpg.DataError)
+    third = await store.get_object("https://peer.example/notes/3")
+    assert third is not None and third.body["content"] == "edited"
+    assert await store.get_object("https://peer.example/notes/4") is None
+    assert await store.count_local_posts() == 0
 
 
 async def test_save_object_outcomes(store: Store) -> None:
