@@ -6,7 +6,10 @@ concurrently to a node's shared inbox, against a verify-only ceiling in the same
 1. The ceiling: a bare aiohttp process (uvloop) that answers 202 after checking the
    Digest and one RSA-2048 signature of each request, with the node's own
    ``federation.httpsig`` code; it stores nothing.  It gets the very same bytes.
-2. The node (``coopfed run``, subprocess, embedded PostgreSQL with fsync on):
+2. The node (``coopfed run``, subprocess, embedded PostgreSQL with fsync on), by
+   default as the Compose file runs it: ``--web-processes 2 --worker-processes 1``
+   (``--node-arg`` replaces that; ``--node-arg=--web-processes --node-arg=1`` is one
+   process doing everything):
    - cold keys: one request from each of ``--actors`` actors it never saw, so every
      request makes it fetch the actor's key (from a local actor host);
    - cached keys: ``--requests`` requests from ``--actors`` other actors whose keys
@@ -58,6 +61,8 @@ RATE_LIMIT_ENV = {
     "COOPFED_KEY_FETCH_BURST": "1000000",
 }
 WARMUP = 500
+# The Compose topology (deploy/compose.yaml): two web processes and one worker process.
+DEFAULT_NODE_ARGS = ["--web-processes", "2", "--worker-processes", "1"]
 
 
 def parser() -> Any:
@@ -81,7 +86,10 @@ def parser() -> Any:
         "--fedify-actors", type=int, default=200, help="actors signing the Fedify load (200)"
     )
     p.add_argument(
-        "--node-arg", action="append", default=[], help="extra `coopfed run` argument (repeat)"
+        "--node-arg",
+        action="append",
+        default=None,
+        help="`coopfed run` argument (repeat; default: " + " ".join(DEFAULT_NODE_ARGS) + ")",
     )
     return p
 
@@ -394,6 +402,8 @@ def lines_of(result: dict[str, Any]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     opts = parser().parse_args(argv)
+    if opts.node_arg is None:
+        opts.node_arg = list(DEFAULT_NODE_ARGS)
     install_uvloop()
     result = asyncio.run(run(opts))
     emit("inbox", result, lines_of(result), opts.json)

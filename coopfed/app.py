@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from functools import partial
 from urllib.parse import urlsplit
 
@@ -137,7 +137,9 @@ def job_handlers(node: NodeContext) -> dict[str, JobHandler]:
     }
 
 
-def make_runner(node: NodeContext, name: str) -> JobRunner:
+def make_runner(
+    node: NodeContext, name: str, yield_to: Callable[[], bool] | None = None
+) -> JobRunner:
     settings = node.settings
     return JobRunner(
         store=node.store,
@@ -148,6 +150,8 @@ def make_runner(node: NodeContext, name: str) -> JobRunner:
         poll_interval=min(1.0, settings.job_lease_seconds / 4),
         name=name,
         metrics=node.metrics,
+        yield_to=yield_to,
+        max_yield=settings.worker_yield_seconds,
     )
 
 

@@ -8,7 +8,11 @@ the local actors once, then starts its children:
   kernel spreads new connections over them.  With M = 0 each also runs the workers
   (``--workers`` tasks), as a single ``coopfed run`` does.
 - M worker processes, each running ``--workers`` job runners and nothing else, so
-  that accepting requests never waits behind processing and signing.
+  that accepting requests never waits behind processing and signing.  They run at a
+  lower priority (``--worker-nice``), and claim no new job while the web processes
+  have ``BUSY_REQUESTS`` requests in hand (a shared array counts them; at most
+  ``--worker-yield-seconds`` per claim): under a burst, the CPU and the database go
+  to accepting first, and the queue is worked off once it eases.
 
 All of them share one PostgreSQL: jobs are claimed with ``FOR UPDATE SKIP LOCKED``
 and a lease, so any process may take any job, and a child that dies leaves its jobs
@@ -42,6 +46,10 @@ READY_TIMEOUT = 60.0
 STOP_TIMEOUT = 20.0
 RESTART_PAUSE_MAX = 30.0
 PR_SET_PDEATHSIG = 1
+# Requests in hand, over all web processes, from which the worker processes give way.
+BUSY_REQUESTS = 16
+# Long-lived requests (WebSockets) that are not work in hand.
+_NOT_COUNTED = "/api/v1/streaming"
 
 
 def _die_with_parent() -> None:
@@ -59,7 +67,26 @@ def _install_uvloop() -> None:
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
 
 
-def web_child(settings: Settings, dsn: str, run_workers: bool, ready: Any) -> None:
+def in_hand_counter(slots: Any, index: int) -> Any:
+    """A middleware that keeps ``slots[index]`` = this process's requests in hand."""
+    from aiohttp import web
+
+    @web.middleware
+    async def count_in_hand(request: web.Request, handler: Any) -> web.StreamResponse:
+        if request.path.startswith(_NOT_COUNTED):
+            return await handler(request)  # type: ignore[no-any-return]
+        slots[index] += 1
+        try:
+            return await handler(request)  # type: ignore[no-any-return]
+        finally:
+            slots[index] -= 1
+
+    return count_in_hand
+
+
+def web_child(
+    settings: Settings, dsn: str, run_workers: bool, ready: Any, slots: Any, index: int
+) -> None:
     """One web process: the whole app on the shared port."""
     from aiohttp import web
 
@@ -68,6 +95,7 @@ def web_child(settings: Settings, dsn: str, run_workers: bool, ready: Any) -> No
     _die_with_parent()
     _install_uvloop()
     app = create_app(settings, dsn=dsn, run_workers=run_workers)
+    app.middlewares.insert(0, in_hand_counter(slots, index))
     web.run_app(
         app,
         host=settings.host,
@@ -78,17 +106,25 @@ def web_child(settings: Settings, dsn: str, run_workers: bool, ready: Any) -> No
     )
 
 
-def worker_child(settings: Settings, dsn: str, ready: Any) -> None:
+def worker_child(settings: Settings, dsn: str, ready: Any, slots: Any) -> None:
     """One worker process: ``--workers`` job runners, and the domain-block listener."""
     from coopfed.app import follow_config_changes, make_runner, open_node
 
     _die_with_parent()
     _install_uvloop()
+    if settings.worker_nice:
+        os.nice(settings.worker_nice)
 
     async def main() -> None:
         async with open_node(settings, dsn, migrate=False) as node:
             count = max(1, settings.workers)
-            runners = [make_runner(node, f"worker-{os.getpid()}-{i}") for i in range(count)]
+
+            def busy() -> bool:
+                return bool(sum(slots) >= BUSY_REQUESTS)
+
+            runners = [
+                make_runner(node, f"worker-{os.getpid()}-{i}", yield_to=busy) for i in range(count)
+            ]
             ready.send(os.getpid())
             await asyncio.gather(follow_config_changes(node), *(r.run() for r in runners))
 
@@ -126,16 +162,26 @@ class Supervisor:
         workers = settings.worker_processes
         self.children = [Child("web", i) for i in range(settings.web_processes)]
         self.children += [Child("worker", i) for i in range(workers)]
+        # Requests in hand, one slot per web process (each writes only its own).
+        self.in_hand = self.context.Array("i", settings.web_processes, lock=False)
         self.stopping = False
 
     def _start(self, child: Child) -> None:
         receiver, sender = self.context.Pipe(duplex=False)
         if child.kind == "web":
             run_workers = self.settings.worker_processes == 0
-            args: tuple[Any, ...] = (self.settings, self.dsn, run_workers, sender)
+            self.in_hand[child.index] = 0  # a killed process may have left a count
+            args: tuple[Any, ...] = (
+                self.settings,
+                self.dsn,
+                run_workers,
+                sender,
+                self.in_hand,
+                child.index,
+            )
             target: Callable[..., None] = web_child
         else:
-            args, target = (self.settings, self.dsn, sender), worker_child
+            args, target = (self.settings, self.dsn, sender, self.in_hand), worker_child
         process = self.context.Process(target=target, args=args, name=child.name, daemon=False)
         # The child starts with Ctrl-C ignored (no KeyboardInterrupt traceback while it
         # imports); its event loop takes SIGINT over once running, and the parent

@@ -6,7 +6,9 @@ with a lease.  A handler finishes normally (the job is deleted), raises
 ``RetryJob`` or any other exception (retried with exponential backoff and
 jitter, up to the job's maximum attempts) or raises ``FailJob`` (ended now and
 kept in ``failed_jobs``).  A handler that runs past ``time_limit`` is cancelled and
-retried, so a job can never hang on to its renewed lease for ever.
+retried, so a job can never hang on to its renewed lease for ever.  A runner given
+``yield_to`` claims nothing new while it says the node is busy answering requests
+(at most ``max_yield`` seconds before each claim, so the queue always moves).
 ``CancelledError`` is never swallowed.
 """
 
@@ -31,6 +33,9 @@ JobHandler = Callable[[Job], Awaitable[None]]
 
 # Longer than any handler's own bounded network waits (a delivery, a backfill).
 JOB_TIME_LIMIT = 600.0
+# How often a yielding runner looks again, and how long it yields at most per claim.
+YIELD_STEP = 0.02
+MAX_YIELD = 1.0
 
 
 class RetryJob(Exception):
@@ -80,9 +85,14 @@ class JobRunner:
         name: str = "worker",
         metrics: Metrics | None = None,
         time_limit: float = JOB_TIME_LIMIT,
+        yield_to: Callable[[], bool] | None = None,
+        max_yield: float = MAX_YIELD,
     ) -> None:
         self.store = store
         self.time_limit = time_limit
+        self.yield_to = yield_to
+        self.max_yield = max_yield
+        self.yielded = 0.0  # seconds spent giving way (shown by tests and benches)
         self.handlers = dict(handlers)
         self.concurrency = concurrency
         self.lease_seconds = lease_seconds
@@ -105,6 +115,7 @@ class JobRunner:
         renewer = asyncio.create_task(self._renew_leases(), name=f"{self.name}-leases")
         try:
             while True:
+                await self._give_way()
                 try:
                     claimed = await self._claim_batch()
                 except (*DATABASE_DOWN, asyncpg.PostgresError) as exc:
@@ -127,6 +138,17 @@ class JobRunner:
             for task in list(self._running):
                 task.cancel()
             await asyncio.gather(listener, renewer, *self._running, return_exceptions=True)
+
+    async def _give_way(self) -> None:
+        """Wait while ``yield_to()`` is true, for ``max_yield`` seconds at most."""
+        if self.yield_to is None or not self.yield_to():
+            return
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        deadline = started + self.max_yield
+        while self.yield_to() and loop.time() < deadline:
+            await asyncio.sleep(YIELD_STEP)
+        self.yielded += loop.time() - started
 
     async def _renew_leases(self) -> None:
         """Extend the leases of running jobs, so a slow job is never run twice.

@@ -56,6 +56,12 @@ class Settings:
     # with worker processes, the web processes only answer requests.
     web_processes: int = 1
     worker_processes: int = 0
+    # Niceness added to worker processes: under a burst the CPU goes to accepting
+    # (and answering) first; queued processing and deliveries catch up after.
+    worker_nice: int = 10
+    # While the web processes are busy, a worker process waits this long at most before
+    # it claims more jobs (the queue always moves, if more slowly).
+    worker_yield_seconds: float = 1.0
     # Threads that compute RSA signatures of outgoing requests (0: on the event loop).
     signing_threads: int = 1
     job_lease_seconds: float = 60.0
@@ -107,6 +113,10 @@ class Settings:
             raise SettingsError(
                 "web_processes", "at least 1 web process, and no negative count of workers"
             )
+        if not 0 <= self.worker_nice <= 19:
+            raise SettingsError("worker_nice", "must be between 0 and 19")
+        if not 0 <= self.worker_yield_seconds <= 60:
+            raise SettingsError("worker_yield_seconds", "must be between 0 and 60")
         if self.key_refetch_seconds < 0:
             raise SettingsError("key_refetch_seconds", "must not be negative")
         try:
@@ -162,6 +172,8 @@ ENV_NAMES: dict[str, tuple[str, type]] = {
     "worker_concurrency": ("COOPFED_WORKER_CONCURRENCY", int),
     "web_processes": ("COOPFED_WEB_PROCESSES", int),
     "worker_processes": ("COOPFED_WORKER_PROCESSES", int),
+    "worker_nice": ("COOPFED_WORKER_NICE", int),
+    "worker_yield_seconds": ("COOPFED_WORKER_YIELD_SECONDS", float),
     "signing_threads": ("COOPFED_SIGNING_THREADS", int),
     "job_lease_seconds": ("COOPFED_JOB_LEASE_SECONDS", float),
     "delivery_timeout_seconds": ("COOPFED_DELIVERY_TIMEOUT_SECONDS", float),

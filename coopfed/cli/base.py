@@ -51,6 +51,10 @@ FLAG_HELP: dict[str, str] = {
     "web_processes": "web processes sharing the port with SO_REUSEPORT (default 1)",
     "worker_processes": "worker processes; with any, web processes leave all jobs to them "
     "(default 0: the web process runs the workers)",
+    "worker_nice": "niceness of worker processes, 0-19: accepting requests comes first "
+    "under load (default 10)",
+    "worker_yield_seconds": "while the web processes are busy, worker processes wait up to "
+    "this long before claiming more jobs (default 1)",
     "job_lease_seconds": "seconds a claimed job stays locked (default 60)",
     "delivery_timeout_seconds": "timeout of one delivery or fetch (default 20)",
     "max_delivery_attempts": "attempts before a delivery is given up (default 16, ~2 days)",

@@ -228,6 +228,41 @@ async def test_a_job_that_hangs_is_stopped_and_retried(store: Store) -> None:
     assert jobs.retried == 1
 
 
+async def test_a_runner_gives_way_while_the_node_is_busy_but_never_for_ever(
+    store: Store,
+) -> None:
+    # Given a runner told that the node is busy (its web processes have requests in hand)
+    loop = asyncio.get_running_loop()
+    busy = True
+    ran_at: list[float] = []
+
+    async def work(job: Job) -> None:
+        ran_at.append(loop.time())
+
+    async def runs(n: int) -> bool:
+        return len(ran_at) >= n
+
+    jobs = runner(store, {"work": work}, yield_to=lambda: busy, max_yield=0.5)
+    queued_at = loop.time()
+    await store.enqueue("work", {}, max_attempts=3)
+    task = asyncio.create_task(jobs.run())
+    try:
+        # When it stays busy
+        await eventually(lambda: runs(1), timeout=10, message="the job run anyway")
+        # Then the job waited, but no longer than the runner yields
+        assert ran_at[0] - queued_at >= 0.45
+        assert jobs.yielded >= 0.45
+        # When the node is no longer busy, the runner stops giving way at once
+        yielded = jobs.yielded
+        busy = False
+        await store.enqueue("work", {}, max_attempts=3)
+        await eventually(lambda: runs(2), timeout=10, message="the second job")
+        assert jobs.yielded - yielded < 0.45  # it had been yielding again: it stopped
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
 async def test_gives_up_after_max_attempts(store: Store) -> None:
     # Given a handler that always crashes and a job allowed 2 attempts
     async def broken(job: Job) -> None:

@@ -22,6 +22,7 @@ import pytest
 from coopfed.app import open_node
 from coopfed.database import embedded_dir
 from coopfed.embedded_pg import running_dsn
+from coopfed.processes import BUSY_REQUESTS
 from federation.settings import Settings
 from outbox.publish import post_note
 from tests.support.cli import COOPFED, cli_env, free_port, pid_gone, wait_healthy
@@ -178,3 +179,60 @@ async def test_ctrl_c_stops_every_process(
         if proc.returncode is None:
             os.killpg(proc.pid, signal.SIGKILL)
             await proc.wait()
+
+
+async def hold_request(port: int) -> asyncio.StreamWriter:
+    """An inbox POST whose body never finishes: a request in the web process's hands."""
+    _, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(
+        b"POST /inbox HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        b"Content-Type: application/activity+json\r\nContent-Length: 100\r\n\r\n{"
+    )
+    await writer.drain()
+    return writer
+
+
+async def test_worker_processes_give_way_while_the_web_processes_are_busy(
+    http: aiohttp.ClientSession, tmp_path: Path, data_root: Path
+) -> None:
+    # Given a node of 1 web process and 1 worker process that yields for up to 30 s
+    settings = Settings(port=free_port(), data_dir=data_root / "node", allow_private_addresses=True)
+    log = tmp_path / "node.log"
+    proc = await start(settings, log, "--worker-processes", "1", "--worker-yield-seconds", "30")
+    peer = await FakePeer(cache_keys=True).start()
+    held: list[asyncio.StreamWriter] = []
+    try:
+        await wait_healthy(http, proc, settings.base_url, log.read_text)
+        dsn = running_dsn(embedded_dir(settings))
+        assert dsn is not None
+        async with open_node(settings, dsn, pool_size=2, migrate=False) as ctx:
+            coop = await ctx.coop_actor()
+            follower = remote_follower(peer.base, "f0", shared_inbox=False)
+            await add_followers(ctx.store, coop.id, [follower])
+
+            async def received(n: int) -> bool:
+                return len(peer.received) >= n
+
+            # When the web process has BUSY_REQUESTS requests in hand and the coop posts
+            held = [await hold_request(settings.port) for _ in range(BUSY_REQUESTS)]
+            await asyncio.sleep(0.5)  # they reach the inbox handler, waiting for bodies
+            await post_note(ctx, coop, "Bread at noon")
+            await asyncio.sleep(3)
+            # Then the worker gives way: the delivery waits in the queue
+            assert peer.received == []
+            assert await ctx.store.queue_depth() == {"deliver": 1}
+            # When those requests end
+            for writer in held:
+                writer.close()
+            # Then the delivery goes out at once, and later ones without waiting
+            await eventually(lambda: received(1), timeout=10, message="the held delivery")
+            await post_note(ctx, coop, "Soup at one")
+            await eventually(lambda: received(2), timeout=10, message="the next delivery")
+        assert "Traceback" not in log.read_text()
+    finally:
+        for writer in held:
+            writer.close()
+        if proc.returncode is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            await proc.wait()
+        await peer.stop()
