@@ -237,6 +237,8 @@ class Supervisor:
                         pause,
                     )
                     child.process, child.restart_at = None, now + pause
+                    if child.kind == "web":
+                        self.in_hand[child.index] = 0  # what it held died with it
                 if child.process is None and now >= child.restart_at:
                     self._start(child)
 
