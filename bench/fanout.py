@@ -13,6 +13,11 @@ RSA-2048 signing ceiling of the same cores, measured in the same run.
   that request to the last verified delivery.
 - The ceiling: RSA-2048 signatures per second with one process per core, nothing
   else (``--ceiling-seconds``), measured before the node's load starts.
+- The bare sender, after the node has stopped: the largest count of deliveries to
+  the same receiver, from one process per core that only signs (the node's own
+  ``sign_request``) and POSTs with aiohttp: no queue, no database, nothing durable.
+  No sender built on this stack can beat it on these cores, so it shows how far the
+  ceiling is reachable here at all while the receivers verify on the same cores.
 """
 
 from __future__ import annotations
@@ -44,9 +49,13 @@ from common import (
     wait_for_quiet,
 )
 from node import MemorySampler, NodeProcess, Profiler
-from servers import ServerProcess, removing, sign_ceiling, write_keys
+from servers import ServerProcess, bare_send, removing, sign_ceiling, write_keys
+
+from federation.keys import dump_private_key_pem, dump_public_key_pem, generate_private_key
 
 C2S_ENV = {"COOPFED_C2S_RATE": "1000", "COOPFED_C2S_BURST": "1000"}
+BARE_ACTOR = f"http://{LOCALHOST}/bare"
+BARE_KEY_ID = BARE_ACTOR + "#main-key"
 
 
 def parser() -> Any:
@@ -154,6 +163,36 @@ async def one_post(
     }
 
 
+async def bare_phase(
+    session: aiohttp.ClientSession, pem: str, ports: list[int], deliveries: int
+) -> dict[str, Any]:
+    """The same deliveries from a sender that only signs and POSTs (no queue, no database)."""
+    async with session.post(f"http://{LOCALHOST}:{ports[0]}/reset") as resp:
+        assert resp.status == 200
+    urls = [
+        f"http://{LOCALHOST}:{ports[i % len(ports)]}/users/f{i}/inbox" for i in range(deliveries)
+    ]
+    body = orjson.dumps(
+        {
+            "@context": "https://www.w3.org/ns/activitystreams",
+            "id": f"http://{LOCALHOST}/bare/{uuid.uuid4()}/activity",
+            "type": "Create",
+            "actor": BARE_ACTOR,
+            "to": ["https://www.w3.org/ns/activitystreams#Public"],
+            "object": {
+                "id": f"http://{LOCALHOST}/bare/{uuid.uuid4()}",
+                "type": "Note",
+                "attributedTo": BARE_ACTOR,
+                "content": "<p>Fan-out to 10000 followers, from a bare sender</p>",
+            },
+        }
+    )
+    load = load_average()
+    figures = await asyncio.to_thread(bare_send, pem, BARE_KEY_ID, urls, body)
+    stats = await receiver_stats(session, ports[0])
+    return {**figures, "verified": stats["verified"], "failed": stats["failed"], "load_1min": load}
+
+
 async def run(opts: Any) -> dict[str, Any]:
     result = header("fan-out")
     if opts.wait_idle:
@@ -170,7 +209,8 @@ async def run(opts: Any) -> dict[str, Any]:
         say(f"node up in {startup:.2f} s at {node.base_url}")
         key_id, pem = await node.public_key_pem()
         ports = [free_port() for _ in range(opts.hosts)]
-        keys_path = write_keys({key_id: pem})
+        bare_key = generate_private_key()
+        keys_path = write_keys({key_id: pem, BARE_KEY_ID: dump_public_key_pem(bare_key)})
         with removing(keys_path):
             receiver = ServerProcess(
                 "receiver", ["--ports", ",".join(map(str, ports)), "--keys", str(keys_path)]
@@ -192,6 +232,11 @@ async def run(opts: Any) -> dict[str, Any]:
                     f"{figures['deliveries_per_second']}/s"
                 )
                 posts.append(figures)
+            node.stop()  # the bare sender gets the cores to itself (and the receiver)
+            result["bare_sender"] = await bare_phase(
+                session, dump_private_key_pem(bare_key), ports, counts[-1]
+            )
+            say(f"bare sender: {result['bare_sender']['deliveries_per_second']}/s")
         result["node"] = {
             "startup_seconds": round(startup, 2),
             "extra_worker_processes": opts.workers,
@@ -217,6 +262,14 @@ async def run(opts: Any) -> dict[str, Any]:
     best = posts[-1]
     ceiling = result["ceiling"]["signatures_per_second"]
     result["ratio_deliveries_to_signing_ceiling"] = ratio(best["deliveries_per_second"], ceiling)
+    bare = result.get("bare_sender")
+    if bare:
+        result["ratio_bare_sender_to_signing_ceiling"] = ratio(
+            bare["deliveries_per_second"], ceiling
+        )
+        result["ratio_deliveries_to_bare_sender"] = ratio(
+            best["deliveries_per_second"], bare["deliveries_per_second"]
+        )
     result["target"] = ">= 0.5 of the signing ceiling (largest fan-out)"
     result["load_after"] = load_average()
     return result
@@ -251,6 +304,15 @@ def lines_of(result: dict[str, Any]) -> list[str]:
         f"ratio deliveries / signing ceiling (largest): "
         f"{result['ratio_deliveries_to_signing_ceiling']:.2f}  (target >= 0.50)"
     )
+    bare = result.get("bare_sender")
+    if bare:
+        lines.append(
+            f"bare sender (sign + POST only, {bare['processes']} processes, no queue or "
+            f"database): {bare['deliveries_per_second']}/s, "
+            f"{result['ratio_bare_sender_to_signing_ceiling']:.2f} of the ceiling "
+            f"({bare['verified']} verified, {bare['failed']} failed; load {bare['load_1min']}); "
+            f"coopfed = {result['ratio_deliveries_to_bare_sender']:.2f} of it"
+        )
     largest = result["node"]["posts"][-1]["memory_peak"]
     lines.append(
         f"node RSS under the largest fan-out (PostgreSQL excluded): {largest['node_rss_mb']} MB "

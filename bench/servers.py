@@ -31,9 +31,11 @@ from cryptography.hazmat.primitives.asymmetric import padding
 from federation.httpsig import (
     SignatureError,
     parse_signature,
+    sign_request,
     verify_signature,
 )
 from federation.keys import (
+    Signer,
     dump_private_key_pem,
     generate_private_key,
     load_private_key,
@@ -219,6 +221,76 @@ def sign_ceiling(seconds: float = 3.0, processes: int | None = None) -> dict[str
         "seconds": seconds,
         "signatures_per_second": rate(sum(counts), seconds),
         "per_process": [rate(c, seconds) for c in counts],
+    }
+
+
+# -- the bare sender: what any sender could do with these receivers on these cores --------
+
+
+async def _bare_send(signer: Signer, urls: Sequence[str], body: bytes, concurrency: int) -> int:
+    import aiohttp
+
+    sent = 0
+    queue = list(reversed(urls))
+    connector = aiohttp.TCPConnector(limit=concurrency, limit_per_host=concurrency)
+    async with aiohttp.ClientSession(connector=connector) as session:
+
+        async def one_lane() -> None:
+            nonlocal sent
+            while queue:
+                url = queue.pop()
+                headers = sign_request(
+                    method="POST",
+                    url=url,
+                    headers={"Content-Type": "application/activity+json"},
+                    body=body,
+                    signer=signer,
+                    now=datetime.now(UTC),
+                )
+                async with session.post(url, data=body, headers=headers) as resp:
+                    await resp.read()
+                    sent += resp.status == 202
+
+        await asyncio.gather(*(one_lane() for _ in range(concurrency)))
+    return sent
+
+
+def _bare_sender(
+    pem: str, key_id: str, urls: Sequence[str], body: bytes, concurrency: int, start_at: float
+) -> tuple[int, float]:
+    signer = Signer(key_id=key_id, private_key=load_private_key(pem))
+    install_uvloop()
+    while time.time() < start_at:
+        time.sleep(0.001)
+    sent = asyncio.run(_bare_send(signer, urls, body, concurrency))
+    return sent, time.time()
+
+
+def bare_send(
+    pem: str, key_id: str, urls: Sequence[str], body: bytes, concurrency: int = 32
+) -> dict[str, Any]:
+    """Deliveries per second of a sender that does nothing but sign (the node's own
+    ``sign_request``) and POST with aiohttp, one process per core, shared-nothing: no
+    queue, no database, nothing durable.  What no real sender can beat here."""
+    processes = cores()
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=processes, mp_context=context) as executor:
+        start_at = time.time() + 1.5  # every process loaded and waiting
+        futures = [
+            executor.submit(
+                _bare_sender, pem, key_id, urls[i::processes], body, concurrency, start_at
+            )
+            for i in range(processes)
+        ]
+        results = [f.result() for f in futures]
+    sent = sum(r[0] for r in results)
+    seconds = max(r[1] for r in results) - start_at
+    return {
+        "processes": processes,
+        "deliveries": sent,
+        "seconds": round(seconds, 3),
+        "deliveries_per_second": rate(sent, seconds),
+        "what": "sign + POST only, one process per core, no queue or database",
     }
 
 
