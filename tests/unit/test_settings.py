@@ -167,3 +167,16 @@ def test_dotted_and_dashed_usernames_are_allowed() -> None:
     # Mastodon's username pattern allows separators inside a name
     for username in ("bakery.coop", "bakery-coop", "bakery_coop", "b2"):
         assert load_settings({"username": username}, environ={}).username == username
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("worker_nice", -1), ("worker_nice", 20), ("worker_yield_seconds", -0.5)],
+)
+def test_worker_priority_out_of_range_is_refused_by_name(name: str, value: float) -> None:
+    # Given an admin's out-of-range worker priority, Then the node names the setting
+    with pytest.raises(SettingsError) as caught:
+        Settings(**{name: value})
+    assert name in str(caught.value)
+    # And the defaults give way: nice 10, 1 s at most per claim
+    assert (Settings().worker_nice, Settings().worker_yield_seconds) == (10, 1.0)
