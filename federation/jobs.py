@@ -92,7 +92,7 @@ class JobRunner:
         self.time_limit = time_limit
         self.yield_to = yield_to
         self.max_yield = max_yield
-        self.yielded = 0.0  # seconds spent giving way (shown by tests and benches)
+        self.yielded = 0.0  # seconds spent giving way (read by the tests)
         self.handlers = dict(handlers)
         self.concurrency = concurrency
         self.lease_seconds = lease_seconds
